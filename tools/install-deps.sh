@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs every build and test dependency of lamd on a fresh Debian machine.
+# Debian packages for the build; PyPI only for test tooling (numpy) and model files.
+# Idempotent: re-running it is cheap when everything is already present.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+DEB_PKGS=(
+  build-essential cmake ninja-build pkg-config
+  libboost-dev libuv1-dev libtbb-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev googletest
+  libdnnl-dev libsystemd-dev nlohmann-json3-dev
+  python3 python3-pip binutils
+)
+
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Test tooling from PyPI (the float64 reference is numpy).
+PY=${PYTHON:-python3}
+if ! "$PY" -c "import numpy" 2>/dev/null; then
+  "$PY" -m pip install -q numpy || "$PY" -m pip install -q --break-system-packages numpy
+fi
+echo "install-deps: ok"
