@@ -12,7 +12,7 @@ DEB_PKGS=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libuv1-dev libtbb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest
-  libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev
+  libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev libicu-dev
   python3 python3-pip binutils
 )
 
