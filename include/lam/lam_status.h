@@ -37,7 +37,8 @@
   X(TOKEN_OUT_OF_RANGE, 22, "token id out of the vocabulary range")                    \
   X(SEQUENCE_TOO_LONG, 23, "sequence longer than the model maximum")                   \
   X(INVALID_UTF8, 24, "invalid UTF-8 text")                                            \
-  X(MALFORMED_REQUEST, 25, "malformed request descriptor")
+  X(MALFORMED_REQUEST, 25, "malformed request descriptor")                           \
+  X(PENDING, 26, "request still in progress")
 
 typedef int32_t lam_status;
 
