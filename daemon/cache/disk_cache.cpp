@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <utility>
 
@@ -123,19 +124,28 @@ int64_t MtimeNs(const struct stat& st) {
 
 // mkdir -p with mode 0700 for every component we create.
 Status MakeDirs(const std::string& dir) {
-  std::string partial;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) return Status::Ok();
   size_t pos = 0;
   while (pos <= dir.size()) {
     const size_t next = dir.find('/', pos);
     const size_t end = next == std::string::npos ? dir.size() : next;
-    partial = dir.substr(0, end);
+    const std::string partial = dir.substr(0, end);
     pos = end + 1;
     if (partial.empty()) continue;  // leading '/'
     if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
-      return IoError(errno, "creating cache directory " + partial);
+      return IoError(errno, "creating cache directory " + dir + " (at " + partial + ")");
     }
   }
   return Status::Ok();
+}
+
+// Explicit CLOCK_REALTIME stamp for mtime: UTIME_NOW uses the kernel's coarse clock (one tick),
+// which would make entries written or used within a few milliseconds tie in LRU order.
+struct timespec PreciseNow() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
 }
 
 uint64_t NowNs() {
@@ -324,7 +334,7 @@ Result<std::optional<std::vector<uint8_t>>> DiskCache::Get(const CacheKey& key) 
   if (stored_key != key.Canonical()) return miss("entry holds a different key (foreign file)");
 
   // Record the use for LRU. Failure (e.g. read-only directory) only degrades eviction order.
-  const struct timespec times[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+  const struct timespec times[2] = {{0, UTIME_OMIT}, PreciseNow()};
   if (::futimens(fd.get(), times) != 0) {
     spdlog::debug("cache: cannot update mtime of {}: {}", path, Errno(errno));
   }
@@ -380,6 +390,10 @@ Status DiskCache::Put(const CacheKey& key, std::span<const uint8_t> payload) {
   }
   if (s.ok()) s = WriteAll(fd.get(), payload.data(), payload.size(), tmp);
   if (!s.ok()) return fail(std::move(s));
+  const struct timespec times[2] = {{0, UTIME_OMIT}, PreciseNow()};
+  if (::futimens(fd.get(), times) != 0) {
+    return fail(IoError(errno, "setting mtime of cache temp file " + tmp));
+  }
   if (options_.sync && ::fsync(fd.get()) != 0) {
     return fail(IoError(errno, "fsync of cache temp file " + tmp));
   }
