@@ -146,6 +146,22 @@ class V1Test(ConvertCase):
         self.assertFalse(os.path.exists(out))
         self.assertEqual([n for n in os.listdir(SCRATCH) if n.endswith(".tmp")], [])
 
+    def test_non_finite_weights_are_refused_without_output(self):
+        sd = dict(TOOL.load_checkpoint(FX["v1_legacy.pt"]))
+        bad = np.full(12, np.nan, dtype=np.float32)
+        st = TOOL.Storage(TOOL._STORAGE_TYPE_OBJS["FloatStorage"], 12, bad.tobytes, "nan")
+        sd["deltanet_layers.0.slow_decay_bias"] = TOOL.TensorRef(st, 0, (12,), (1,))
+        plan, layout, n, vocab = TOOL.plan_v1(sd, "ckpt")
+        plan.check()
+        out = self.out_dir("o")
+        with open(cs.VOCAB, "rb") as f:
+            vocab_bytes = f.read()
+        with self.assertRaisesRegex(TOOL.ConvertError,
+                                    "deltanet_layers.0.slow_decay_bias: 12 non-finite"):
+            TOOL.write_model_dir(out, plan, "f128", n, vocab, vocab_bytes, None, "x", False)
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual([n for n in os.listdir(SCRATCH) if n.endswith(".tmp")], [])
+
     def test_variant_must_fit_the_checkpoint(self):
         code, _, err = cs.run_tool("--checkpoint", FX["v1_f32.pt"], "--variant", "r32",
                                    "--vocab", cs.VOCAB, "--out", self.out_dir("o"))
@@ -196,6 +212,8 @@ class PairTest(ConvertCase):
                              base["bert.encoder.layer.1.output.LayerNorm.bias"]))
         self.assertTrue(same("deltanet_layers.1.o_proj.weight",
                              tweak["lam_layers"]["1.o_proj.weight"]))
+        # The numpy scalars the training script stored decode to plain numbers.
+        self.assertEqual((tweak["pearson"], tweak["spearman"]), (0.836, 0.8125))
 
     def _plan(self, base, tweak, **kw):
         plan, layout, n, vocab = TOOL.plan_pair(base, tweak, "base", "tweak", **kw)
@@ -308,6 +326,7 @@ class CliTest(ConvertCase):
         self.assertEqual(code, 0)
         self.assertIn("lam_layers/0.resonance_flux.W_bilinear\tF32\t[32, 32]", out)
         self.assertIn("step\tint\t3500", out)
+        self.assertIn("pearson\tfloat\t0.836", out)  # a numpy.float64 in the file
 
 
 if __name__ == "__main__":

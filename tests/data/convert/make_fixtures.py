@@ -26,7 +26,8 @@ Outputs (all .xz compressed; the tests decompress to a temporary directory):
                      wrapped as {'state_dict': ...}.
   r32_tweak.pt       lam_tweak.pt: {'lam_layers': R32 layers ([32,32] W_bilinear), 'lam_norms':
                      layers 0 and 1, 'deltanet_ffns': layer 1 only, 'output_dense_layers': layer 0
-                     only, no 'ffn_norms', plus 'pearson', 'step', 'config'}.
+                     only, no 'ffn_norms', plus 'step', 'config' and numpy-scalar
+                     'pearson'/'spearman' as train_6layerE5_deltanet.py saves them}.
   expected.npz       '<fixture>/<output key>' -> the float32 values lam-convert must write,
                      computed here by torch (Tensor.float()) and the section 7 override rules.
   vocab.txt, tokenizer_config.json   a 128-token vocabulary with the BERT special tokens.
@@ -260,7 +261,9 @@ def main():
     ffns = {"1.dense.weight": fill((FF, D)), "1.dense.bias": fill((FF,))}
     out_dense = {"0.weight": fill((D, FF)), "0.bias": fill((D,))}
     tweak = {"lam_layers": layers, "lam_norms": lam_norms, "deltanet_ffns": ffns,
-             "output_dense_layers": out_dense, "pearson": 0.836, "step": 3500,
+             "output_dense_layers": out_dense, "step": 3500,
+             # evaluate_stsb() returns scipy's numpy scalars, so the real file pickles these.
+             "pearson": np.float64(0.836), "spearman": np.float32(0.8125),
              "config": {"d_model": D, "num_heads": H, "num_layers": 2}}
     save_xz(tweak, "r32_tweak.pt")
     for k in out_keys(2, False):
