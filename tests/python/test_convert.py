@@ -6,6 +6,7 @@ an independent safetensors reader (and PyPI safetensors when installed)."""
 import json
 import os
 import shutil
+import subprocess
 import sys
 import unittest
 
@@ -320,6 +321,17 @@ class CliTest(ConvertCase):
         self.assertEqual(stdout, "")
         self.assertEqual(sorted(os.listdir(out)), ["config.json", "model.safetensors",
                                                    "vocab.txt"])
+
+    def test_runs_where_torch_cannot_be_imported(self):
+        out = self.out_dir("o")
+        code = ("import runpy, sys; sys.modules['torch'] = None; "
+                f"sys.argv = ['lam-convert', '--checkpoint', {FX['v1_f32.pt']!r}, "
+                f"'--vocab', {cs.VOCAB!r}, '--out', {out!r}]; "
+                f"runpy.run_path({cs.tool_path()!r}, run_name='__main__')")
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assert_model_dir(out, "v1_f32", "f128", 2)
 
     def test_list(self):
         code, out, _ = cs.run_tool("--list", FX["r32_tweak.pt"])
