@@ -196,8 +196,8 @@ class PairTest(ConvertCase):
         for i in (0, 1):
             self.assertTrue(same(f"{L}{i}.attention.output.LayerNorm.weight",
                                  tweak["lam_norms"][f"{i}.weight"]))
-            self.assertFalse(same(f"{L}{i}.attention.output.LayerNorm.weight",
-                                  base[f"bert.encoder.layer.{i}.attention.output.LayerNorm.weight"]))
+            base_ln = base[f"bert.encoder.layer.{i}.attention.output.LayerNorm.weight"]
+            self.assertFalse(same(f"{L}{i}.attention.output.LayerNorm.weight", base_ln))
         # deltanet_ffns holds layer 1 only: layer 0 keeps the base FFN.
         self.assertTrue(same(f"{L}0.intermediate.dense.weight",
                              base["bert.encoder.layer.0.intermediate.dense.weight"]))
@@ -260,6 +260,11 @@ class PairTest(ConvertCase):
         tweak["deltanet_layers"] = tweak.pop("lam_layers")
         plan, layout, n, _ = self._plan(base, tweak)
         self.assertEqual((layout, n), ("r32", 2))
+        # A wrapped tweak keeps its override dicts beside the layers.
+        plan, *_ = self._plan(base, {"state_dict": tweak})
+        self.assertEqual(plan.entries[
+            "teacher_model.encoder.layer.1.attention.output.LayerNorm.bias"][0],
+            "tweak['state_dict']['lam_norms']['1.bias']")
         # A mis-shaped override is an error, not a silent fallback to the base (the original
         # swallowed the load_state_dict failure).
         bad = dict(tweak)
