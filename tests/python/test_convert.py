@@ -163,6 +163,55 @@ class V1Test(ConvertCase):
         self.assertFalse(os.path.exists(out))
         self.assertEqual([n for n in os.listdir(SCRATCH) if n.endswith(".tmp")], [])
 
+    def test_safetensors_input_with_only_the_duplicate_names(self):
+        # The Hub's pytorch_model.bin -> safetensors conversion keeps one name per shared
+        # tensor; here the embeddings and FFN/LN exist only under their duplicate spellings.
+        src = EXPECTED["v1_f32"]
+        renames = [("teacher_model.embeddings.", "embeddings."),
+                   (".attention.output.LayerNorm.", "deltanet_norms.{i}."),
+                   (".intermediate.dense.", "deltanet_ffns.{i}.dense."),
+                   (".output.LayerNorm.", "ffn_norms.{i}.")]
+        tensors, want = {}, {}
+        for n, (key, val) in enumerate(sorted(src.items())):
+            name = key
+            for old, new in renames:
+                if key.startswith("teacher_model.encoder.layer.") and old in key:
+                    i = key.split(".")[3]
+                    name = new.format(i=i) + key.split(old)[1]
+                    break
+                if old.startswith("teacher") and key.startswith(old):
+                    name = new + key[len(old):]
+                    break
+            if n % 3 == 1:  # F16
+                tensors[name] = ("F16", val.astype(np.float16))
+                want[key] = val.astype(np.float16).astype(np.float32)
+            elif n % 3 == 2:  # BF16 by truncation
+                tensors[name] = ("BF16", (cs.bits(val) >> 16).astype(np.uint16))
+                want[key] = (cs.bits(val) & np.uint32(0xFFFF0000)).view(np.float32)
+            else:
+                tensors[name] = ("F32", val)
+                want[key] = val
+        self.assertIn("deltanet_ffns.1.dense.weight", tensors)
+        self.assertIn("embeddings.word_embeddings.weight", tensors)
+        self.assertNotIn("teacher_model.embeddings.word_embeddings.weight", tensors)
+        path = os.path.join(SCRATCH, "dup_names.safetensors")
+        cs.write_safetensors(path, tensors)
+        out = self.out_dir("o")
+        self.convert_ok("--checkpoint", path, "--vocab", cs.VOCAB, "--out", out)
+        _, got = cs.read_safetensors(os.path.join(out, "model.safetensors"))
+        self.assertEqual(sorted(got), sorted(want))
+        for key, w in want.items():
+            self.assertTrue(np.array_equal(cs.bits(got[key]), cs.bits(w)), key)
+        # And lamd's own output converts back to itself.
+        again = self.out_dir("again")
+        self.convert_ok("--checkpoint", os.path.join(out, "model.safetensors"), "--vocab",
+                        cs.VOCAB, "--out", again)
+        meta, back = cs.read_safetensors(os.path.join(again, "model.safetensors"))
+        self.assertEqual(meta["source"], "model.safetensors")
+        self.assertEqual(list(back), list(got))
+        for key in got:
+            self.assertTrue(np.array_equal(cs.bits(back[key]), cs.bits(got[key])), key)
+
     def test_variant_must_fit_the_checkpoint(self):
         code, _, err = cs.run_tool("--checkpoint", FX["v1_f32.pt"], "--variant", "r32",
                                    "--vocab", cs.VOCAB, "--out", self.out_dir("o"))

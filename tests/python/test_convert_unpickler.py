@@ -3,6 +3,7 @@
 hand-made torch-format checkpoints (written here without torch) probe storage edge cases."""
 
 import collections
+import json
 import os
 import pickle
 import shutil
@@ -217,6 +218,30 @@ class StorageEdgeCaseTest(unittest.TestCase):
         plan.add("x", (4,), [("src", t)])
         with self.assertRaisesRegex(TOOL.ConvertError, "src: dtype I64, expected a float"):
             plan.check()
+
+    def test_malformed_safetensors(self):
+        good = np.arange(6, dtype=np.float32)
+        p = self.path("ok.safetensors")
+        cs.write_safetensors(p, {"a": ("F32", good.reshape(2, 3))})
+        self.assertTrue(np.array_equal(TOOL.load_checkpoint(p)["a"].to_f32().ravel(), good))
+        cases = {
+            "bad dtype": ({"a": {"dtype": "F8_E4M3", "shape": [2], "data_offsets": [0, 2]}}, 2,
+                          "unsupported or malformed"),
+            "short": ({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, 12,
+                      r"data_offsets \[0, 16\] do not hold F32\[4\]"),
+            "size mismatch": ({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, 8,
+                              "do not hold F32"),
+        }
+        for what, (header, body, msg) in cases.items():
+            hb = json.dumps(header).encode()
+            with open(p, "wb") as f:
+                f.write(len(hb).to_bytes(8, "little") + hb + bytes(body))
+            with self.assertRaisesRegex(TOOL.ConvertError, msg, msg=what):
+                TOOL.load_checkpoint(p)
+        with open(p, "wb") as f:
+            f.write((1 << 20).to_bytes(8, "little") + b"{}")
+        with self.assertRaisesRegex(TOOL.ConvertError, "runs past the end"):
+            TOOL.load_checkpoint(p)
 
     def test_not_a_checkpoint(self):
         p = self.path("text")
