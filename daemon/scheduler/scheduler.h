@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+// The batching scheduler: requests from all clients are split into sequences, grouped by length
+// class (bucket) and run through the engine in batches on one worker thread.
+//
+// A bucket's batch runs when it holds token_budget tokens or max_batch_sequences sequences, or
+// when its oldest sequence has waited max_delay. Batches are filled round-robin across clients,
+// so one client's flood cannot starve another. The queue is bounded (OVERLOADED beyond
+// max_queued_sequences). A request whose deadline passes before its last sequence is computed
+// completes with DEADLINE_EXCEEDED and its queued sequences are dropped before compute.
+// Results never depend on batch mates (the engine guarantees batch invariance and the
+// scheduler passes every sequence's ids unchanged).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+
+namespace lam::scheduler {
+
+// One client request. Filled by the submitter; the scheduler fills the result fields and hands
+// the request back through CompletionSink exactly once, unless it was cancelled.
+struct Request {
+  uint64_t client_id = 0;
+  uint64_t ticket = 0;
+  uint64_t output_offset = 0;        // opaque to the scheduler (where the owner puts results)
+  std::shared_ptr<void> context;     // opaque owner state, kept alive until completion
+  std::vector<int32_t> tokens;       // all sequences back to back
+  std::vector<uint32_t> offsets;     // n_seqs + 1 prefix offsets into tokens
+  int64_t deadline_ns = 0;           // monotonic; 0 = none
+
+  // Results.
+  std::vector<float> output;         // n_seqs * embedding_dim on success
+  lam_status status = LAM_STATUS_OK;
+  std::string message;
+  int64_t queue_ns = 0;              // longest wait of one of its sequences before compute
+  int64_t compute_ns = 0;            // sum of the compute time of the batches it ran in
+
+  size_t n_seqs() const { return offsets.empty() ? 0 : offsets.size() - 1; }
+};
+
+class CompletionSink {
+ public:
+  virtual ~CompletionSink() = default;
+  // Called on the worker thread, without scheduler locks held.
+  virtual void OnComplete(std::unique_ptr<Request> request) = 0;
+};
+
+struct Options {
+  int64_t max_delay_us = 1000;           // longest a sequence waits for batch mates
+  uint32_t token_budget = 8192;          // real tokens per batch (a longer sequence runs alone)
+  uint32_t max_batch_sequences = 64;
+  uint32_t max_queued_sequences = 16384;  // across all clients
+  std::vector<uint32_t> buckets;          // ascending length classes; empty = powers of two
+};
+
+inline constexpr size_t kBatchHistogramBins = 9;  // 1, 2-3, 4-7, ..., 128-255, 256+
+
+struct Stats {
+  uint64_t queued_sequences = 0;
+  uint64_t queued_requests = 0;
+  uint64_t queued_high_water = 0;
+  uint64_t batches_total = 0;
+  uint64_t sequences_total = 0;
+  uint64_t tokens_total = 0;
+  uint64_t deadline_dropped_requests = 0;
+  uint64_t overloaded_requests = 0;
+  uint64_t engine_failures = 0;
+  uint64_t compute_ns_total = 0;
+  uint64_t batch_histogram[kBatchHistogramBins] = {};
+  int64_t wait_p50_us = 0;
+  int64_t wait_p99_us = 0;
+  int64_t wait_max_us = 0;
+  std::vector<uint32_t> buckets;
+};
+
+// Length classes used when Options::buckets is empty: 16, 32, ..., up to max_tokens.
+std::vector<uint32_t> DefaultBuckets(uint32_t max_tokens);
+
+class Scheduler {
+ public:
+  Scheduler(engine::Engine* engine, Options options, CompletionSink* sink);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request (tokens/offsets already validated by the caller). On OVERLOADED (queue
+  // full) or CANCELLED (shutting down) the request stays with the caller.
+  Status Submit(std::unique_ptr<Request>& request);
+
+  // Drops every queued sequence of the client; its requests never complete. A batch already
+  // computing finishes, but its results for this client are discarded.
+  void CancelClient(uint64_t client_id);
+
+  // Stops admitting, finishes everything queued, joins the worker. Idempotent.
+  void Shutdown();
+
+  // True when nothing is queued or computing.
+  bool Idle() const;
+
+  Stats GetStats() const;
+  const std::vector<uint32_t>& buckets() const { return options_.buckets; }
+  const Options& options() const { return options_; }
+
+ private:
+  struct SeqRef {
+    Request* req;
+    uint32_t index;
+    int64_t enqueue_ns;
+  };
+  struct PendingRequest {
+    std::unique_ptr<Request> req;
+    uint32_t remaining = 0;   // sequences not yet computed or dropped
+    uint32_t in_batch = 0;    // sequences in the batch now computing
+    bool cancelled = false;
+    bool failed = false;
+  };
+  struct Bucket {
+    std::map<uint64_t, std::deque<SeqRef>> per_client;
+    uint64_t seqs = 0;
+    uint64_t tokens = 0;
+    uint64_t next_client = 0;  // round-robin cursor: the client served first next time
+  };
+
+  void WorkerLoop();
+  size_t BucketFor(uint32_t len) const;
+  int64_t OldestIn(const Bucket& b) const;
+  // Removes the queued sequences of `req` from every bucket (lock held).
+  void PurgeLocked(Request* req);
+  void FailLocked(PendingRequest& p, lam_status code, std::string message,
+                  std::vector<std::unique_ptr<Request>>* done);
+  void CollectLocked(Request* req, std::vector<std::unique_ptr<Request>>* done);
+  void RecordWaitLocked(int64_t wait_ns);
+
+  engine::Engine* engine_;
+  Options options_;
+  CompletionSink* sink_;
+  int dim_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Bucket> buckets_;
+  std::unordered_map<Request*, PendingRequest> pending_;
+  uint64_t queued_seqs_ = 0;
+  bool stopping_ = false;
+  bool computing_ = false;
+  Stats stats_;
+  std::vector<int64_t> wait_samples_;  // ring of recent per-sequence waits (ns)
+  size_t wait_next_ = 0;
+  std::thread worker_;
+};
+
+}  // namespace lam::scheduler

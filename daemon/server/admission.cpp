@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+#include "server/admission.h"
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace lam::server {
+namespace {
+
+// True if [offset, offset + bytes) lies inside an arena of `size` bytes (overflow-safe).
+bool InArena(uint64_t offset, uint64_t bytes, uint64_t size) {
+  return offset <= size && bytes <= size - offset;
+}
+
+Status Malformed(const std::string& what) { return Status(LAM_STATUS_MALFORMED_REQUEST, what); }
+
+}  // namespace
+
+uint64_t ArenaBytesNeeded(uint64_t n_seqs, uint64_t total_tokens, uint32_t embedding_dim) {
+  auto a = [](uint64_t v) { return shm::AlignUp(v, 64); };
+  return a(n_seqs * 4) + a(total_tokens * 4) + a(n_seqs * uint64_t{embedding_dim} * 4);
+}
+
+Status AdmitEmbed(const shm::SubmitDesc& d, const char* arena, uint64_t arena_size,
+                  const engine::Engine& engine, const AdmissionLimits& limits, int64_t now_ns,
+                  scheduler::Request* req, uint64_t* detail) {
+  *detail = 0;
+  if (d.n_seqs == 0) return Status(LAM_STATUS_EMPTY_BATCH, "request has no sequences");
+  if (d.n_seqs > limits.max_sequences_per_request) {
+    return Malformed("n_seqs " + std::to_string(d.n_seqs) + " exceeds the limit of " +
+                     std::to_string(limits.max_sequences_per_request) + " sequences per request");
+  }
+  const uint64_t max_tokens = static_cast<uint64_t>(engine.info().config.max_tokens);
+  if (d.total_tokens > uint64_t{d.n_seqs} * max_tokens) {
+    return Status(LAM_STATUS_SEQUENCE_TOO_LONG,
+                  "total_tokens " + std::to_string(d.total_tokens) + " exceeds n_seqs x max length");
+  }
+  const uint64_t needed = ArenaBytesNeeded(d.n_seqs, d.total_tokens, limits.embedding_dim);
+  if (needed > arena_size) {
+    *detail = needed;
+    return Status(LAM_STATUS_TOO_LARGE, "request needs " + std::to_string(needed) +
+                                            " arena bytes; the arena has " + std::to_string(arena_size));
+  }
+  if ((d.lengths_offset | d.tokens_offset | d.output_offset) % 4 != 0) {
+    return Malformed("offsets must be 4-byte aligned (lengths " + std::to_string(d.lengths_offset) +
+                     ", tokens " + std::to_string(d.tokens_offset) + ", output " +
+                     std::to_string(d.output_offset) + ")");
+  }
+  const uint64_t lengths_bytes = uint64_t{d.n_seqs} * 4;
+  if (!InArena(d.lengths_offset, lengths_bytes, arena_size)) {
+    return Malformed("lengths [" + std::to_string(d.lengths_offset) + ", +" + std::to_string(lengths_bytes) +
+                     ") lie outside the arena of " + std::to_string(arena_size) + " bytes");
+  }
+  const uint64_t tokens_bytes = d.total_tokens * 4;
+  if (!InArena(d.tokens_offset, tokens_bytes, arena_size)) {
+    return Malformed("token ids at byte offset " + std::to_string(d.tokens_offset) + " (+" +
+                     std::to_string(tokens_bytes) + ") lie outside the arena");
+  }
+  const uint64_t out_bytes = uint64_t{d.n_seqs} * limits.embedding_dim * 4;
+  if (!InArena(d.output_offset, out_bytes, arena_size)) {
+    return Malformed("output at byte offset " + std::to_string(d.output_offset) + " (+" +
+                     std::to_string(out_bytes) + ") lies outside the arena");
+  }
+
+  // Copy first, then check the copy.
+  std::vector<uint32_t> lengths(d.n_seqs);
+  std::memcpy(lengths.data(), arena + d.lengths_offset, lengths_bytes);
+  req->offsets.resize(size_t{d.n_seqs} + 1);
+  req->offsets[0] = 0;
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < d.n_seqs; ++i) {
+    if (lengths[i] > max_tokens) {
+      *detail = i;
+      return Status(LAM_STATUS_SEQUENCE_TOO_LONG, "sequence " + std::to_string(i) + " has " +
+                                                      std::to_string(lengths[i]) + " tokens; the model maximum is " +
+                                                      std::to_string(max_tokens));
+    }
+    sum += lengths[i];
+    if (sum > UINT32_MAX) return Malformed("lengths sum past 2^32 tokens");
+    req->offsets[i + 1] = static_cast<uint32_t>(sum);
+  }
+  if (sum != d.total_tokens) {
+    return Malformed("lengths sum to " + std::to_string(sum) + " but total_tokens is " +
+                     std::to_string(d.total_tokens));
+  }
+  req->tokens.resize(sum);
+  if (sum != 0) std::memcpy(req->tokens.data(), arena + d.tokens_offset, tokens_bytes);
+
+  std::vector<engine::TokenSpan> spans(d.n_seqs);
+  for (uint32_t i = 0; i < d.n_seqs; ++i) {
+    spans[i].ids = req->tokens.data() + req->offsets[i];
+    spans[i].len = lengths[i];
+  }
+  Status st = engine.Validate(spans);
+  if (!st.ok()) return st;
+
+  req->ticket = d.ticket;
+  req->output_offset = d.output_offset;
+  req->deadline_ns = d.timeout_ms != 0 ? now_ns + int64_t{d.timeout_ms} * 1000000 : 0;
+  return Status::Ok();
+}
+
+}  // namespace lam::server

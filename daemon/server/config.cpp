@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+#include "server/config.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace lam::server {
+namespace {
+
+std::string Trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+std::string NormaliseKey(std::string k) {
+  std::replace(k.begin(), k.end(), '-', '_');
+  return k;
+}
+
+Status BadValue(const std::string& key, const std::string& value, const char* what) {
+  return Status(LAM_STATUS_INVALID_ARG, "config key '" + key + "': '" + value + "' is not " + what);
+}
+
+// Unsigned integer with optional K/M/G suffix (powers of 1024) and 0x / 0 prefixes.
+bool ParseU64(const std::string& v, uint64_t* out) {
+  if (v.empty() || v[0] == '-') return false;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long x = std::strtoull(v.c_str(), &end, 0);
+  if (errno != 0 || end == v.c_str()) return false;
+  std::string suffix(end);
+  uint64_t mult = 1;
+  if (suffix == "K" || suffix == "k" || suffix == "KiB") {
+    mult = 1ull << 10;
+  } else if (suffix == "M" || suffix == "MiB") {
+    mult = 1ull << 20;
+  } else if (suffix == "G" || suffix == "GiB") {
+    mult = 1ull << 30;
+  } else if (!suffix.empty()) {
+    return false;
+  }
+  if (x > UINT64_MAX / mult) return false;
+  *out = x * mult;
+  return true;
+}
+
+template <typename T>
+Status SetUnsigned(T* field, const std::string& key, const std::string& value, uint64_t max) {
+  uint64_t x = 0;
+  if (!ParseU64(value, &x) || x > max) return BadValue(key, value, "a valid unsigned integer");
+  *field = static_cast<T>(x);
+  return Status::Ok();
+}
+
+Status SetList(std::vector<uint32_t>* field, const std::string& key, const std::string& value) {
+  field->clear();
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = Trim(item);
+    if (item.empty()) continue;
+    uint64_t x = 0;
+    if (!ParseU64(item, &x) || x > UINT32_MAX) return BadValue(key, value, "a comma list of unsigned integers");
+    field->push_back(static_cast<uint32_t>(x));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& value) {
+  const std::string key = NormaliseKey(raw_key);
+  if (key == "model") { c->model = value; return Status::Ok(); }
+  if (key == "socket") { c->socket = value; return Status::Ok(); }
+  if (key == "config") { c->config_file = value; return Status::Ok(); }
+  if (key == "backend") {
+    if (value != "auto" && value != "cpu" && value != "cuda") return BadValue(key, value, "auto, cpu or cuda");
+    c->backend = value;
+    return Status::Ok();
+  }
+  if (key == "log_level") {
+    static const char* kLevels[] = {"off", "fatal", "error", "warning", "info", "debug", "trace"};
+    for (const char* l : kLevels) {
+      if (value == l) {
+        c->log_level = value;
+        return Status::Ok();
+      }
+    }
+    return BadValue(key, value, "one of off|fatal|error|warning|info|debug|trace");
+  }
+  if (key == "threads") return SetUnsigned(&c->threads, key, value, 4096);
+  if (key == "max_delay_us") return SetUnsigned(&c->max_delay_us, key, value, 60'000'000);
+  if (key == "token_budget") return SetUnsigned(&c->token_budget, key, value, 1u << 24);
+  if (key == "max_batch_sequences") return SetUnsigned(&c->max_batch_sequences, key, value, 1u << 16);
+  if (key == "max_queued_sequences") return SetUnsigned(&c->max_queued_sequences, key, value, 1u << 24);
+  if (key == "buckets") return SetList(&c->buckets, key, value);
+  if (key == "arena_bytes") return SetUnsigned(&c->arena_bytes, key, value, 1ull << 36);
+  if (key == "max_arena_bytes") return SetUnsigned(&c->max_arena_bytes, key, value, 1ull << 36);
+  if (key == "ring_entries") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->ring_entries, key, value, 1u << 16));
+    if (c->ring_entries < 2 || (c->ring_entries & (c->ring_entries - 1)) != 0) {
+      return BadValue(key, value, "a power of two >= 2");
+    }
+    return Status::Ok();
+  }
+  if (key == "polling_us") return SetUnsigned(&c->polling_us, key, value, 10'000'000);
+  if (key == "max_clients") return SetUnsigned(&c->max_clients, key, value, 1u << 20);
+  if (key == "max_sequences_per_request") return SetUnsigned(&c->max_sequences_per_request, key, value, 1u << 24);
+  if (key == "allow_group") { c->allow_group = value; return Status::Ok(); }
+  if (key == "allow_uids") return SetList(&c->allow_uids, key, value);
+  if (key == "socket_mode") {
+    char* end = nullptr;
+    const unsigned long m = std::strtoul(value.c_str(), &end, 8);
+    if (value.empty() || *end != '\0' || m > 0777) return BadValue(key, value, "an octal mode such as 0660");
+    c->socket_mode = static_cast<uint32_t>(m);
+    return Status::Ok();
+  }
+  if (key == "warmup_max_tokens") return SetUnsigned(&c->warmup_max_tokens, key, value, 1u << 24);
+  if (key == "shutdown_timeout_ms") return SetUnsigned(&c->shutdown_timeout_ms, key, value, 86'400'000);
+  return Status(LAM_STATUS_INVALID_ARG, "unknown config key '" + raw_key + "'");
+}
+
+Status LoadConfigFile(Config* config, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status(LAM_STATUS_IO_ERROR, "cannot open config file " + path);
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    line = Trim(line);
+    if (line.empty()) continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) {
+      return Status(LAM_STATUS_INVALID_ARG,
+                    path + ":" + std::to_string(lineno) + ": expected 'key = value'");
+    }
+    const std::string key = Trim(line.substr(0, eq));
+    if (NormaliseKey(key) == "config") {
+      return Status(LAM_STATUS_INVALID_ARG, path + ":" + std::to_string(lineno) + ": 'config' cannot be nested");
+    }
+    Status st = ApplyConfigKey(config, key, Trim(line.substr(eq + 1)));
+    if (!st.ok()) return Status(st.code(), path + ":" + std::to_string(lineno) + ": " + st.message());
+  }
+  return Status::Ok();
+}
+
+Status ParseCommandLine(Config* config, int argc, char** argv, bool* show_help, bool* show_version) {
+  *show_help = false;
+  *show_version = false;
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") { *show_help = true; return Status::Ok(); }
+    if (a == "--version") { *show_version = true; return Status::Ok(); }
+    if (a.rfind("--", 0) != 0) return Status(LAM_STATUS_INVALID_ARG, "unexpected argument '" + a + "'");
+    a = a.substr(2);
+    std::string value;
+    const auto eq = a.find('=');
+    if (eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a.resize(eq);
+    } else {
+      if (i + 1 >= argc) return Status(LAM_STATUS_INVALID_ARG, "flag --" + a + " needs a value");
+      value = argv[++i];
+    }
+    flags.emplace_back(a, value);
+  }
+  for (const auto& [k, v] : flags) {
+    if (NormaliseKey(k) == "config") {
+      config->config_file = v;
+      LAM_RETURN_IF_ERROR(LoadConfigFile(config, v));
+    }
+  }
+  for (const auto& [k, v] : flags) {
+    if (NormaliseKey(k) == "config") continue;
+    Status st = ApplyConfigKey(config, k, v);
+    if (!st.ok()) return Status(st.code(), "--" + k + ": " + st.message());
+  }
+  return Status::Ok();
+}
+
+std::string UsageText() {
+  return R"(usage: lamd --model DIR [--socket PATH] [--backend auto|cpu|cuda] [--config FILE] [flags]
+
+Serves LAM sentence embeddings to local processes over shared memory.
+Every flag is also a config-file key (same name, dashes or underscores): key = value.
+
+  --model DIR                  model directory (config.json, model.safetensors, vocab.txt)
+  --socket PATH                control socket (default /run/lamd/lamd.sock; env LAMD_SOCKET)
+  --backend auto|cpu|cuda      compute backend (default auto)
+  --config FILE                config file read before the flags
+  --log-level LEVEL            off|fatal|error|warning|info|debug|trace (default info)
+  --threads N                  CPU backend threads, 0 = all cores
+  --max-delay-us N             longest a sequence waits for batch mates (default 1000)
+  --token-budget N             tokens per batch (default 8192)
+  --max-batch-sequences N      sequences per batch (default 64)
+  --max-queued-sequences N     queue bound across clients; beyond: OVERLOADED (default 16384)
+  --buckets L1,L2,...          length classes (default 16,32,... up to the model maximum)
+  --arena-bytes N[K|M|G]       default per-client payload arena (default 16M)
+  --max-arena-bytes N[K|M|G]   largest arena a client may ask for (default 512M)
+  --ring-entries N             submission/completion ring slots, power of two (default 256)
+  --polling-us N               polling mode: spin on the rings N us after activity (default 0 = off)
+  --max-clients N              concurrent connections (default 4096)
+  --max-sequences-per-request N  (default 65536)
+  --allow-group NAME           group whose members may connect (default lam)
+  --allow-uids U1,U2           extra uids that may connect (root and lamd's own uid always may)
+  --socket-mode OCTAL          permissions of the socket (default 0660)
+  --warmup-max-tokens N        warm every bucket up to this length before READY (default 512)
+  --shutdown-timeout-ms N      SIGTERM: longest wait for in-flight work (default 30000)
+  --version, --help
+)";
+}
+
+}  // namespace lam::server

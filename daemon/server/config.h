@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+// lamd configuration: built-in defaults, then the config file (`key = value`, `#` comments),
+// then command-line flags (`--key value` or `--key=value`, dashes or underscores). Every key
+// of the file is also a flag and vice versa.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace lam::server {
+
+struct Config {
+  std::string model;                       // model directory (required)
+  std::string socket = "/run/lamd/lamd.sock";
+  std::string backend = "auto";            // auto | cpu | cuda
+  std::string config_file;                 // --config
+  std::string log_level = "info";          // off|fatal|error|warning|info|debug|trace
+  int threads = 0;                         // CPU backend threads; 0 = all cores
+  // Scheduler.
+  int64_t max_delay_us = 1000;
+  uint32_t token_budget = 8192;
+  uint32_t max_batch_sequences = 64;
+  uint32_t max_queued_sequences = 16384;
+  std::vector<uint32_t> buckets;           // empty = 16, 32, ... up to the model maximum
+  // Data plane.
+  uint64_t arena_bytes = 16ull << 20;      // default arena per client
+  uint64_t max_arena_bytes = 512ull << 20; // cap on what a client may ask for
+  uint32_t ring_entries = 256;             // slots per ring (power of two)
+  uint32_t polling_us = 0;                 // polling mode: spin this long after activity; 0 = off
+  uint32_t max_clients = 4096;
+  uint32_t max_sequences_per_request = 65536;
+  // Access.
+  std::string allow_group = "lam";         // members may connect (besides root and our uid)
+  std::vector<uint32_t> allow_uids;        // extra uids allowed
+  uint32_t socket_mode = 0660;
+  // Lifecycle.
+  uint32_t warmup_max_tokens = 512;        // warm every bucket up to this length
+  uint32_t shutdown_timeout_ms = 30000;    // SIGTERM: longest wait for in-flight work
+};
+
+// Applies one `key`/`value` pair (key with dashes or underscores). INVALID_ARG names the key.
+Status ApplyConfigKey(Config* config, const std::string& key, const std::string& value);
+
+// Reads a config file into `config`. Errors name the file and line.
+Status LoadConfigFile(Config* config, const std::string& path);
+
+// Parses argv: first finds --config and loads it, then applies every flag over it.
+// Sets *show_help for --help / -h, *show_version for --version.
+Status ParseCommandLine(Config* config, int argc, char** argv, bool* show_help, bool* show_version);
+
+// The flag reference printed by --help.
+std::string UsageText();
+
+}  // namespace lam::server

@@ -1,0 +1,663 @@
+// SPDX-License-Identifier: MIT
+#include "server/server.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "lam/lam_version.h"
+#include "server/admission.h"
+#include "server/conn.h"
+#include "server/logging.h"
+#include "shm/frame_io.h"
+#include "shm/protocol.h"
+
+namespace lam::server {
+
+namespace {
+
+struct WriteReq {
+  uv_write_t req;
+  std::vector<char> data;
+};
+
+std::shared_ptr<spdlog::logger> Log() {
+  static auto log = Logger("server");
+  return log;
+}
+
+void CopyString(char* dst, size_t cap, const std::string& s) {
+  const size_t n = std::min(cap - 1, s.size());
+  std::memcpy(dst, s.data(), n);
+  dst[n] = '\0';
+}
+
+uint64_t RandomEpoch() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(shm::MonotonicNs());
+}
+
+}  // namespace
+
+Server::Server(Config config, engine::Engine* engine, WarmupInfo warmup)
+    : config_(std::move(config)), engine_(engine), warmup_(std::move(warmup)),
+      policy_(::getuid(), config_.allow_uids, config_.allow_group) {}
+
+Server::~Server() {
+  if (scheduler_) scheduler_->Shutdown();
+}
+
+Status Server::Start() {
+  epoch_ = RandomEpoch();
+  start_ns_ = shm::MonotonicNs();
+  scheduler::Options so;
+  so.max_delay_us = config_.max_delay_us;
+  so.token_budget = config_.token_budget;
+  so.max_batch_sequences = config_.max_batch_sequences;
+  so.max_queued_sequences = config_.max_queued_sequences;
+  so.buckets = config_.buckets;
+  scheduler_ = std::make_unique<scheduler::Scheduler>(engine_, so, this);
+
+  if (int rc = uv_loop_init(&loop_); rc != 0) return Status(LAM_STATUS_INTERNAL, uv_strerror(rc));
+  loop_.data = this;
+
+  // A socket file left by a dead daemon is removed; a live daemon on it is an error.
+  struct stat st;
+  if (::lstat(config_.socket.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return Status(LAM_STATUS_IO_ERROR, config_.socket + " exists and is not a socket");
+    }
+    const int probe = shm::ConnectUnix(config_.socket);
+    if (probe >= 0) {
+      ::close(probe);
+      return Status(LAM_STATUS_IO_ERROR, "another daemon is serving " + config_.socket);
+    }
+    ::unlink(config_.socket.c_str());
+  }
+  uv_pipe_init(&loop_, &listener_, 0);
+  listener_.data = this;
+  if (int rc = uv_pipe_bind(&listener_, config_.socket.c_str()); rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    return Status(LAM_STATUS_IO_ERROR, "bind " + config_.socket + ": " + uv_strerror(rc));
+  }
+  ::chmod(config_.socket.c_str(), static_cast<mode_t>(config_.socket_mode));
+  if (policy_.has_group() && ::geteuid() == 0) {
+    if (::chown(config_.socket.c_str(), static_cast<uid_t>(-1), policy_.group_gid()) != 0) {
+      Log()->warn("chown {} to group {}: {}", config_.socket, config_.allow_group, std::strerror(errno));
+    }
+  }
+  if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, OnConnection); rc != 0) {
+    return Status(LAM_STATUS_IO_ERROR, std::string("listen: ") + uv_strerror(rc));
+  }
+  listening_ = true;
+
+  uv_async_init(&loop_, &async_, OnAsync);
+  async_.data = this;
+  uv_signal_init(&loop_, &sigterm_);
+  sigterm_.data = this;
+  uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+  uv_signal_init(&loop_, &sigint_);
+  sigint_.data = this;
+  uv_signal_start(&sigint_, OnSignal, SIGINT);
+  uv_timer_init(&loop_, &watchdog_);
+  watchdog_.data = this;
+  uint64_t wd_usec = 0;
+  if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+    const uint64_t every_ms = std::max<uint64_t>(wd_usec / 2000, 1);
+    uv_timer_start(&watchdog_, OnWatchdog, every_ms, every_ms);
+  }
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
+  uv_idle_init(&loop_, &idle_);
+  idle_.data = this;
+  // A broken pipe to a vanished client is an error return, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+  return Status::Ok();
+}
+
+int Server::Run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  return exit_code_;
+}
+
+void Server::RequestStop() {
+  stop_requested_.store(true);
+  uv_async_send(&async_);
+}
+
+// ---- connections -----------------------------------------------------------------------
+
+void Server::OnConnection(uv_stream_t* listener, int status) {
+  auto* self = static_cast<Server*>(listener->data);
+  if (status < 0) {
+    Log()->warn("accept: {}", uv_strerror(status));
+    return;
+  }
+  auto* c = new Conn();
+  c->server = self;
+  c->id = self->next_client_id_++;
+  uv_pipe_init(&self->loop_, &c->pipe, 0);
+  c->pipe.data = c;
+  c->open_handles = 1;
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
+    self->CloseConn(c, "accept failed");
+    return;
+  }
+  self->counters_.connections_total.fetch_add(1);
+  uv_os_fd_t fd;
+  socklen_t len = sizeof(c->cred);
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) != 0 ||
+      ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) != 0) {
+    self->CloseConn(c, "no peer credentials");
+    return;
+  }
+  self->conns_[c->id] = c;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->pipe), OnAlloc, OnRead);
+}
+
+void Server::OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  static thread_local char storage[65536];
+  buf->base = storage;
+  buf->len = sizeof(storage);
+}
+
+void Server::OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
+  auto* c = static_cast<Conn*>(stream->data);
+  Server* self = c->server;
+  if (n < 0) {
+    self->CloseConn(c, n == UV_EOF ? "peer closed" : uv_strerror(static_cast<int>(n)));
+    return;
+  }
+  if (n == 0 || c->closing) return;
+  c->rbuf.append(buf->base, static_cast<size_t>(n));
+  while (!c->closing && c->rbuf.size() >= sizeof(shm::FrameHeader)) {
+    shm::FrameHeader h;
+    std::memcpy(&h, c->rbuf.data(), sizeof(h));
+    if (h.magic != shm::kFrameMagic) {
+      self->counters_.protocol_errors.fetch_add(1);
+      self->CloseConn(c, "bad frame magic");
+      return;
+    }
+    if (h.payload_size > shm::kMaxClientFramePayload) {
+      self->counters_.protocol_errors.fetch_add(1);
+      self->CloseConn(c, "frame too large");
+      return;
+    }
+    if (c->rbuf.size() < sizeof(h) + h.payload_size) break;
+    const bool version_ok = h.proto_major == shm::kControlProtoMajor;
+    if (!version_ok && h.type != shm::kFrameHello) {
+      self->counters_.protocol_errors.fetch_add(1);
+      self->CloseConn(c, "control protocol major mismatch");
+      return;
+    }
+    if (h.type == shm::kFrameHello) {
+      self->HandleHello(c, c->rbuf.data() + sizeof(h), h.payload_size, version_ok);
+    } else {
+      self->HandleFrame(c, h.type, c->rbuf.data() + sizeof(h), h.payload_size);
+    }
+    if (c->closing) return;
+    c->rbuf.erase(0, sizeof(h) + h.payload_size);
+  }
+}
+
+void Server::HandleFrame(Conn* c, uint16_t type, const char* payload, uint32_t size) {
+  if (!c->hello_done) {
+    counters_.protocol_errors.fetch_add(1);
+    CloseConn(c, "frame before hello");
+    return;
+  }
+  switch (type) {
+    case shm::kFramePing:
+      SendFrame(c, shm::kFramePong, std::string(payload, std::min<uint32_t>(size, 64)));
+      break;
+    case shm::kFrameStatusRequest:
+      SendFrame(c, shm::kFrameStatusReply, StatusJson());
+      break;
+    default:
+      counters_.protocol_errors.fetch_add(1);
+      CloseConn(c, "unknown frame type");
+  }
+}
+
+void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool version_ok) {
+  shm::HelloRequest h{};
+  std::memcpy(&h, payload, std::min<size_t>(size, sizeof(h)));
+  shm::HelloReply r{};
+  r.abi_version = LAM_VERSION_NUMBER;
+  r.shm_major = shm::kShmProtoMajor;
+  r.shm_minor = shm::kShmProtoMinor;
+  r.daemon_epoch = epoch_;
+  r.client_id = c->id;
+  std::string why;
+  Status st;
+  if (c->hello_done) {
+    st = Status(LAM_STATUS_MALFORMED_REQUEST, "second hello on one connection");
+  } else if (!version_ok) {
+    st = Status(LAM_STATUS_PROTOCOL_MISMATCH, "control protocol major differs; the daemon speaks " +
+                                                  std::to_string(shm::kControlProtoMajor));
+  } else if (size < 12) {
+    st = Status(LAM_STATUS_MALFORMED_REQUEST, "hello too short");
+  } else if (h.abi_version / 1000000 != LAM_VERSION_MAJOR) {
+    st = Status(LAM_STATUS_PROTOCOL_MISMATCH,
+                "client library ABI " + std::to_string(h.abi_version) + " vs daemon " +
+                    std::to_string(LAM_VERSION_NUMBER) + " (major versions differ)");
+  } else if (h.shm_major != shm::kShmProtoMajor) {
+    st = Status(LAM_STATUS_PROTOCOL_MISMATCH, "shared-memory protocol " + std::to_string(h.shm_major) +
+                                                  " vs daemon " + std::to_string(shm::kShmProtoMajor));
+  } else if (!policy_.Allows(c->cred.uid, c->cred.gid, &why)) {
+    counters_.connections_rejected.fetch_add(1);
+    Log()->warn("refused pid {}: {}", c->cred.pid, why);
+    st = Status(LAM_STATUS_PERMISSION_DENIED, why);
+  } else if (draining_) {
+    st = Status(LAM_STATUS_DAEMON_UNAVAILABLE, "daemon is shutting down");
+  }
+
+  int fds[2] = {-1, -1};
+  int n_fds = 0;
+  if (st.ok() && (h.flags & shm::kHelloWantSegment) != 0) {
+    size_t sessions = 0;
+    for (const auto& [id, other] : conns_) sessions += other->session ? 1 : 0;
+    if (sessions >= config_.max_clients) {
+      st = Status(LAM_STATUS_OVERLOADED, "too many clients (" + std::to_string(sessions) + ")");
+    } else {
+      SessionParams p;
+      p.client_id = c->id;
+      p.daemon_epoch = epoch_;
+      p.ring_entries = config_.ring_entries;
+      p.arena_bytes = h.arena_bytes == 0 ? config_.arena_bytes
+                                         : std::clamp<uint64_t>(h.arena_bytes, 65536, config_.max_arena_bytes);
+      p.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
+      p.polling_us = config_.polling_us;
+      auto made = ClientSession::Create(p);
+      if (!made.ok()) {
+        st = made.status();
+        Log()->error("client {}: {}", c->id, st.ToString());
+      } else {
+        c->session = std::move(made.value());
+        c->session->pid = c->cred.pid;
+        c->session->uid = c->cred.uid;
+        fds[0] = c->session->memfd();
+        fds[1] = c->session->doorbell_fd();
+        n_fds = 2;
+        r.segment_size = c->session->segment_size();
+      }
+    }
+  }
+  r.status = st.code();
+  if (st.ok()) {
+    const engine::ModelInfo& mi = engine_->info();
+    r.embedding_dim = static_cast<uint32_t>(mi.embedding_dim);
+    r.max_tokens = static_cast<uint32_t>(mi.config.max_tokens);
+    r.vocab_size = static_cast<uint32_t>(mi.config.vocab_size);
+    const auto& b = scheduler_->buckets();
+    r.n_buckets = static_cast<uint32_t>(std::min(b.size(), shm::kMaxBuckets));
+    for (uint32_t i = 0; i < r.n_buckets; ++i) {
+      // More classes than fit: keep the largest in the last slot.
+      r.buckets[i] = (i + 1 == r.n_buckets) ? b.back() : b[i];
+    }
+    CopyString(r.fingerprint, sizeof(r.fingerprint), mi.fingerprint);
+    CopyString(r.model_name, sizeof(r.model_name), mi.name);
+    CopyString(r.backend, sizeof(r.backend), config_.backend);
+  } else {
+    CopyString(r.message, sizeof(r.message), st.message());
+  }
+  r.n_fds = static_cast<uint32_t>(n_fds);
+  const bool sent = SendHelloReply(c, &r, sizeof(r), fds, n_fds);
+  if (!st.ok() || !sent) {
+    CloseConn(c, st.ok() ? "hello reply failed" : "hello refused");
+    return;
+  }
+  c->hello_done = true;
+  if (c->session) {
+    uv_poll_init(&loop_, &c->doorbell, c->session->doorbell_fd());
+    c->doorbell.data = c;
+    c->has_doorbell = true;
+    ++c->open_handles;
+    uv_poll_start(&c->doorbell, UV_READABLE, OnDoorbell);
+    if (polling_) c->session->header()->daemon_polling.store(1, std::memory_order_seq_cst);
+    Log()->debug("client {} (pid {}, uid {}) connected, arena {} bytes", c->id, c->cred.pid,
+                 c->cred.uid, c->session->arena_size());
+  }
+}
+
+bool Server::SendHelloReply(Conn* c, const void* reply, size_t size, const int* fds, int n_fds) {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) != 0) return false;
+  std::vector<char> buf(sizeof(shm::FrameHeader) + size);
+  shm::FrameHeader h{shm::kFrameMagic, shm::kControlProtoMajor, shm::kFrameHelloReply,
+                     static_cast<uint32_t>(size), 0};
+  std::memcpy(buf.data(), &h, sizeof(h));
+  std::memcpy(buf.data() + sizeof(h), reply, size);
+  size_t off = 0;
+  bool fds_sent = n_fds == 0;
+  const int64_t deadline = shm::MonotonicNs() + 200'000'000;
+  while (off < buf.size()) {
+    iovec iov{buf.data() + off, buf.size() - off};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 2)];
+    if (!fds_sent) {
+      msg.msg_control = cbuf;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<size_t>(n_fds));
+      cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * static_cast<size_t>(n_fds));
+      std::memcpy(CMSG_DATA(cm), fds, sizeof(int) * static_cast<size_t>(n_fds));
+    }
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // The socket is non-blocking; a fresh socket's buffer is nearly always empty, but wait
+      // briefly rather than fail a hello on a transiently full buffer.
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && shm::MonotonicNs() < deadline) {
+        pollfd p{fd, POLLOUT, 0};
+        ::poll(&p, 1, 20);
+        continue;
+      }
+      return false;
+    }
+    fds_sent = true;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void Server::SendFrame(Conn* c, uint16_t type, const std::string& payload) {
+  auto* w = new WriteReq();
+  w->data.resize(sizeof(shm::FrameHeader) + payload.size());
+  shm::FrameHeader h{shm::kFrameMagic, shm::kControlProtoMajor, type,
+                     static_cast<uint32_t>(payload.size()), 0};
+  std::memcpy(w->data.data(), &h, sizeof(h));
+  std::memcpy(w->data.data() + sizeof(h), payload.data(), payload.size());
+  uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  const int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->pipe), &b, 1,
+                          [](uv_write_t* req, int) { delete reinterpret_cast<WriteReq*>(req); });
+  if (rc != 0) delete w;
+}
+
+void Server::CloseConn(Conn* c, const char* why) {
+  if (c->closing) return;
+  c->closing = true;
+  conns_.erase(c->id);
+  if (c->session) {
+    c->session->closed.store(true);
+    scheduler_->CancelClient(c->id);
+    const uint32_t inflight = c->session->inflight();
+    if (inflight != 0) counters_.cancelled_on_disconnect.fetch_add(inflight);
+    Log()->debug("client {} disconnected ({}), {} requests cancelled", c->id, why, inflight);
+  } else {
+    Log()->trace("connection {} closed ({})", c->id, why);
+  }
+  auto on_closed = [](uv_handle_t* h) {
+    auto* conn = static_cast<Conn*>(h->data);
+    if (--conn->open_handles == 0) delete conn;  // drops the session reference
+  };
+  if (c->has_doorbell) uv_close(reinterpret_cast<uv_handle_t*>(&c->doorbell), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), on_closed);
+}
+
+// ---- data plane ----------------------------------------------------------------------------
+
+void Server::OnDoorbell(uv_poll_t* p, int status, int) {
+  auto* c = static_cast<Conn*>(p->data);
+  if (status < 0 || c->closing) return;
+  c->session->AckDoorbell();
+  c->server->DrainSubmissions(c);
+}
+
+void Server::DrainSubmissions(Conn* c) {
+  if (c->closing || !c->session || draining_) return;
+  ClientSession* s = c->session.get();
+  shm::SubmitDesc d;
+  // A bounded batch per call, so a client that refills its ring as fast as it is drained
+  // cannot monopolise the loop; the rest is picked up on the next turn.
+  uint32_t budget = 2 * config_.ring_entries;
+  uint32_t taken = 0;
+  while (budget-- > 0 && s->TakeSubmission(&d)) {
+    ++taken;
+    HandleSubmission(c, d);
+    if (c->closing) return;
+  }
+  if (s->ring_corrupt() || s->broken.load()) {
+    counters_.clients_disconnected_for_violations.fetch_add(1);
+    Log()->warn("client {} (pid {}) broke the ring protocol; disconnecting", c->id, c->cred.pid);
+    CloseConn(c, "ring protocol violation");
+    return;
+  }
+  if (budget == UINT32_MAX) {  // budget exhausted: continue on the next loop turn
+    {
+      std::lock_guard<std::mutex> lock(handoff_mu_);
+      handoff_drain_.push_back(c->id);
+    }
+    uv_async_send(&async_);
+  }
+  if (taken != 0 && config_.polling_us != 0) {
+    last_activity_ns_ = shm::MonotonicNs();
+    if (!polling_) SetPolling(true);
+  }
+}
+
+void Server::CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offset, const Status& st,
+                         uint64_t detail) {
+  shm::CompletionDesc cd{};
+  cd.ticket = ticket;
+  cd.status = st.code();
+  cd.output_offset = output_offset;
+  cd.detail = detail;
+  CopyString(cd.message, sizeof(cd.message), st.message());
+  counters_.by_status[st.code()].fetch_add(1, std::memory_order_relaxed);
+  s->requests.fetch_add(1, std::memory_order_relaxed);
+  if (!st.ok()) s->errors.fetch_add(1, std::memory_order_relaxed);
+  s->Complete(cd, nullptr, 0, false);  // a full ring sets s->broken; the drain loop acts on it
+}
+
+void Server::HandleSubmission(Conn* c, const shm::SubmitDesc& d) {
+  ClientSession* s = c->session.get();
+  if (d.opcode == shm::kOpNop) {
+    counters_.nop_total.fetch_add(1, std::memory_order_relaxed);
+    shm::CompletionDesc cd{};
+    cd.ticket = d.ticket;
+    cd.status = LAM_STATUS_OK;
+    s->Complete(cd, nullptr, 0, false);
+    return;
+  }
+  if (d.opcode != shm::kOpEmbedTokens) {
+    CompleteNow(s, d.ticket, d.output_offset,
+                Status(LAM_STATUS_MALFORMED_REQUEST, "unknown opcode " + std::to_string(d.opcode)), 0);
+    return;
+  }
+  auto req = std::make_unique<scheduler::Request>();
+  AdmissionLimits limits;
+  limits.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
+  limits.max_sequences_per_request = config_.max_sequences_per_request;
+  uint64_t detail = 0;
+  Status st = AdmitEmbed(d, s->arena(), s->arena_size(), *engine_, limits, shm::MonotonicNs(),
+                         req.get(), &detail);
+  if (!st.ok()) {
+    CompleteNow(s, d.ticket, d.output_offset, st, detail);
+    return;
+  }
+  req->client_id = c->id;
+  req->context = c->session;
+  s->MarkInFlight();
+  st = scheduler_->Submit(req);
+  if (!st.ok()) {
+    shm::CompletionDesc cd{};
+    cd.ticket = d.ticket;
+    cd.status = st.code();
+    cd.output_offset = d.output_offset;
+    CopyString(cd.message, sizeof(cd.message), st.message());
+    counters_.by_status[st.code()].fetch_add(1, std::memory_order_relaxed);
+    s->requests.fetch_add(1, std::memory_order_relaxed);
+    s->errors.fetch_add(1, std::memory_order_relaxed);
+    s->Complete(cd, nullptr, 0, true);
+  }
+}
+
+void Server::OnComplete(std::unique_ptr<scheduler::Request> req) {
+  auto s = std::static_pointer_cast<ClientSession>(req->context);
+  if (s->closed.load()) return;  // the client is gone; its segment is freed with the last ref
+  counters_.by_status[req->status].fetch_add(1, std::memory_order_relaxed);
+  s->requests.fetch_add(1, std::memory_order_relaxed);
+  shm::CompletionDesc cd{};
+  cd.ticket = req->ticket;
+  cd.status = req->status;
+  cd.output_offset = req->output_offset;
+  cd.queue_us = static_cast<uint64_t>(req->queue_ns / 1000);
+  cd.compute_us = static_cast<uint64_t>(req->compute_ns / 1000);
+  const bool ok = req->status == LAM_STATUS_OK;
+  if (ok) {
+    cd.n_seqs = static_cast<uint32_t>(req->n_seqs());
+  } else {
+    s->errors.fetch_add(1, std::memory_order_relaxed);
+    CopyString(cd.message, sizeof(cd.message), req->message);
+  }
+  const bool pushed = s->Complete(cd, ok ? req->output.data() : nullptr, ok ? req->output.size() : 0, true);
+  bool wake_loop = false;
+  {
+    std::lock_guard<std::mutex> lock(handoff_mu_);
+    if (!pushed) {
+      handoff_broken_.push_back(s->id());
+      wake_loop = true;
+    } else if (s->sq_blocked.exchange(false)) {
+      handoff_drain_.push_back(s->id());
+      wake_loop = true;
+    }
+  }
+  if (wake_loop) uv_async_send(&async_);
+}
+
+void Server::OnAsync(uv_async_t* a) {
+  auto* self = static_cast<Server*>(a->data);
+  std::vector<uint64_t> drain, broken;
+  {
+    std::lock_guard<std::mutex> lock(self->handoff_mu_);
+    drain.swap(self->handoff_drain_);
+    broken.swap(self->handoff_broken_);
+  }
+  for (uint64_t id : broken) {
+    auto it = self->conns_.find(id);
+    if (it == self->conns_.end()) continue;
+    self->counters_.clients_disconnected_for_violations.fetch_add(1);
+    Log()->warn("client {} left no room in its completion ring; disconnecting", id);
+    self->CloseConn(it->second, "completion ring full");
+  }
+  std::sort(drain.begin(), drain.end());
+  drain.erase(std::unique(drain.begin(), drain.end()), drain.end());
+  for (uint64_t id : drain) {
+    auto it = self->conns_.find(id);
+    if (it != self->conns_.end()) self->DrainSubmissions(it->second);
+  }
+  if (self->stop_requested_.exchange(false)) self->BeginShutdown();
+}
+
+// ---- polling mode ------------------------------------------------------------------------
+
+void Server::SetPolling(bool on) {
+  polling_ = on;
+  for (auto& [id, c] : conns_) {
+    if (c->session) c->session->header()->daemon_polling.store(on ? 1 : 0, std::memory_order_seq_cst);
+  }
+  if (on) {
+    uv_idle_start(&idle_, OnIdle);
+  } else {
+    uv_idle_stop(&idle_);
+    // A client may have skipped the doorbell just before the flag dropped.
+    std::vector<Conn*> all;
+    for (auto& [id, c] : conns_) all.push_back(c);
+    for (Conn* c : all) DrainSubmissions(c);
+  }
+}
+
+void Server::OnIdle(uv_idle_t* i) {
+  auto* self = static_cast<Server*>(i->data);
+  std::vector<Conn*> all;
+  all.reserve(self->conns_.size());
+  for (auto& [id, c] : self->conns_) all.push_back(c);
+  for (Conn* c : all) self->DrainSubmissions(c);
+  if (self->polling_ &&
+      shm::MonotonicNs() - self->last_activity_ns_ > int64_t{self->config_.polling_us} * 1000) {
+    self->SetPolling(false);
+  }
+}
+
+// ---- lifecycle ---------------------------------------------------------------------------
+
+void Server::OnSignal(uv_signal_t* s, int signum) {
+  auto* self = static_cast<Server*>(s->data);
+  Log()->info("signal {}: draining in-flight work", signum);
+  self->BeginShutdown();
+}
+
+void Server::OnWatchdog(uv_timer_t*) { sd_notify(0, "WATCHDOG=1"); }
+
+void Server::BeginShutdown() {
+  if (draining_) return;
+  // Admit what clients already submitted, then stop reading the rings.
+  std::vector<Conn*> all;
+  for (auto& [id, c] : conns_) all.push_back(c);
+  for (Conn* c : all) DrainSubmissions(c);
+  draining_ = true;
+  if (polling_) {
+    polling_ = false;
+    uv_idle_stop(&idle_);
+  }
+  sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight work");
+  if (listening_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    ::unlink(config_.socket.c_str());
+    listening_ = false;
+  }
+  for (auto& [id, c] : conns_) {
+    if (c->has_doorbell) uv_poll_stop(&c->doorbell);
+  }
+  drain_deadline_ns_ = shm::MonotonicNs() + int64_t{config_.shutdown_timeout_ms} * 1000000;
+  uv_timer_start(&drain_timer_, OnDrainTimer, 0, 2);
+}
+
+void Server::OnDrainTimer(uv_timer_t* t) {
+  auto* self = static_cast<Server*>(t->data);
+  bool idle = self->scheduler_->Idle();
+  if (idle) {
+    for (auto& [id, c] : self->conns_) {
+      if (c->session && c->session->inflight() != 0) idle = false;
+    }
+  }
+  if (!idle && shm::MonotonicNs() < self->drain_deadline_ns_) return;
+  if (!idle) {
+    Log()->error("shutdown timeout: cancelling in-flight work");
+    self->exit_code_ = 1;
+  }
+  self->FinishShutdown();
+}
+
+void Server::FinishShutdown() {
+  std::vector<Conn*> all;
+  for (auto& [id, c] : conns_) all.push_back(c);
+  for (Conn* c : all) CloseConn(c, "daemon stopping");
+  scheduler_->Shutdown();
+  uv_timer_stop(&drain_timer_);
+  auto close = [](auto* h) {
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(h))) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+  };
+  close(&drain_timer_);
+  close(&watchdog_);
+  close(&idle_);
+  close(&sigterm_);
+  close(&sigint_);
+  close(&async_);
+  Log()->info("stopped");
+}
+
+}  // namespace lam::server

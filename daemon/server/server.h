@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+// lamd's control plane: one libuv loop thread owns the listening Unix socket, every client
+// connection, the doorbell eventfds and the timers. The scheduler's worker thread posts
+// completions straight into the clients' completion rings and hands everything else back to
+// the loop through one uv_async_t (libuv coalesces sends, so the callback drains a queue).
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/engine.h"
+#include "scheduler/scheduler.h"
+#include "server/config.h"
+#include "server/peer_auth.h"
+#include "server/session.h"
+#include "server/stats.h"
+
+namespace lam::server {
+
+class Server : public scheduler::CompletionSink {
+ public:
+  // `engine` must outlive the server. `warmup` describes what was warmed before Start().
+  Server(Config config, engine::Engine* engine, WarmupInfo warmup);
+  ~Server() override;
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the socket and prepares the loop. After OK, Run() serves.
+  Status Start();
+  // Runs the loop until SIGTERM/SIGINT (or RequestStop) has drained in-flight work.
+  // Returns 0 on a clean drain, 1 if the shutdown timeout cut in-flight work off.
+  int Run();
+  // Thread-safe: begins the same drain as SIGTERM.
+  void RequestStop();
+
+  void OnComplete(std::unique_ptr<scheduler::Request> request) override;
+
+ private:
+  struct Conn;
+
+  static void OnConnection(uv_stream_t* server, int status);
+  static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void OnDoorbell(uv_poll_t* p, int status, int events);
+  static void OnAsync(uv_async_t* a);
+  static void OnSignal(uv_signal_t* s, int signum);
+  static void OnWatchdog(uv_timer_t* t);
+  static void OnDrainTimer(uv_timer_t* t);
+  static void OnIdle(uv_idle_t* i);
+
+  void HandleFrame(Conn* c, uint16_t type, const char* payload, uint32_t size);
+  void HandleHello(Conn* c, const char* payload, uint32_t size, bool version_ok);
+  bool SendHelloReply(Conn* c, const void* reply, size_t size, const int* fds, int n_fds);
+  void SendFrame(Conn* c, uint16_t type, const std::string& payload);
+  void DrainSubmissions(Conn* c);
+  void HandleSubmission(Conn* c, const shm::SubmitDesc& d);
+  void CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offset, const Status& st,
+                   uint64_t detail);
+  void CloseConn(Conn* c, const char* why);
+  void BeginShutdown();
+  void FinishShutdown();
+  void SetPolling(bool on);
+  std::string StatusJson();
+
+  Config config_;
+  engine::Engine* engine_;
+  WarmupInfo warmup_;
+  PeerPolicy policy_;
+  std::unique_ptr<scheduler::Scheduler> scheduler_;
+  uint64_t epoch_ = 0;
+  int64_t start_ns_ = 0;
+
+  uv_loop_t loop_{};
+  uv_pipe_t listener_{};
+  uv_async_t async_{};
+  uv_signal_t sigterm_{};
+  uv_signal_t sigint_{};
+  uv_timer_t watchdog_{};
+  uv_timer_t drain_timer_{};
+  uv_idle_t idle_{};
+  bool listening_ = false;
+  bool draining_ = false;
+  bool polling_ = false;
+  int64_t last_activity_ns_ = 0;
+  int64_t drain_deadline_ns_ = 0;
+  int exit_code_ = 0;
+
+  uint64_t next_client_id_ = 1;
+  std::map<uint64_t, Conn*> conns_;  // loop thread only
+
+  // Worker -> loop hand-off.
+  std::mutex handoff_mu_;
+  std::vector<uint64_t> handoff_drain_;
+  std::vector<uint64_t> handoff_broken_;
+  std::atomic<bool> stop_requested_{false};
+
+  Counters counters_;
+};
+
+}  // namespace lam::server

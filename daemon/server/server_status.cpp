@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// Server::StatusJson: the document behind `lamctl status` (schema in stats.h's version).
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "lam/lam_version.h"
+#include "server/conn.h"
+#include "server/server.h"
+#include "shm/frame_io.h"
+
+namespace lam::server {
+
+std::string Server::StatusJson() {
+  using nlohmann::json;
+  const engine::ModelInfo& mi = engine_->info();
+  const scheduler::Stats ss = scheduler_->GetStats();
+  json j;
+  j["schema_version"] = kStatusSchemaVersion;
+  j["server"] = {
+      {"lam_version", LAM_VERSION_STRING},
+      {"build_commit", LAM_BUILD_COMMIT},
+      {"pid", static_cast<int64_t>(::getpid())},
+      {"uptime_in_seconds", (shm::MonotonicNs() - start_ns_) / 1000000000},
+      {"socket", config_.socket},
+      {"backend", config_.backend},
+      {"state", draining_ ? "draining" : "serving"},
+      {"daemon_epoch", epoch_},
+      {"polling_us", config_.polling_us},
+      {"polling_active", polling_},
+      {"control_protocol", std::to_string(shm::kControlProtoMajor) + "." + std::to_string(shm::kControlProtoMinor)},
+      {"shm_protocol", std::to_string(shm::kShmProtoMajor) + "." + std::to_string(shm::kShmProtoMinor)},
+  };
+  j["model"] = {
+      {"name", mi.name},
+      {"fingerprint", mi.fingerprint},
+      {"family", engine::family_name(mi.config.family)},
+      {"variant", engine::variant_name(mi.config.variant)},
+      {"embedding_dim", mi.embedding_dim},
+      {"max_tokens", mi.config.max_tokens},
+      {"vocab_size", mi.config.vocab_size},
+      {"layers", mi.config.layers},
+  };
+  uint64_t data_clients = 0, arena_total = 0, inflight = 0;
+  json clients = json::array();
+  for (const auto& [id, c] : conns_) {
+    if (!c->session) continue;
+    ++data_clients;
+    arena_total += c->session->arena_size();
+    inflight += c->session->inflight();
+    clients.push_back({{"id", id},
+                       {"pid", static_cast<int64_t>(c->cred.pid)},
+                       {"uid", static_cast<int64_t>(c->cred.uid)},
+                       {"requests", c->session->requests.load()},
+                       {"errors", c->session->errors.load()},
+                       {"inflight", c->session->inflight()},
+                       {"arena_bytes", c->session->arena_size()}});
+  }
+  j["clients"] = {
+      {"connected_clients", conns_.size()},
+      {"data_plane_clients", data_clients},
+      {"max_clients", config_.max_clients},
+      {"connections_total", counters_.connections_total.load()},
+      {"rejected_connections_total", counters_.connections_rejected.load()},
+      {"protocol_errors_total", counters_.protocol_errors.load()},
+      {"disconnected_for_violations_total", counters_.clients_disconnected_for_violations.load()},
+      {"cancelled_on_disconnect_total", counters_.cancelled_on_disconnect.load()},
+      {"segment_arena_bytes", arena_total},
+      {"list", clients},
+  };
+  j["queue"] = {
+      {"queue_depth_sequences", ss.queued_sequences},
+      {"queue_depth_requests", ss.queued_requests},
+      {"queue_high_water_sequences", ss.queued_high_water},
+      {"inflight_requests", inflight},
+      {"max_queued_sequences", config_.max_queued_sequences},
+      {"wait_p50_us", ss.wait_p50_us},
+      {"wait_p99_us", ss.wait_p99_us},
+      {"wait_max_us", ss.wait_max_us},
+      {"max_delay_us", config_.max_delay_us},
+      {"token_budget", config_.token_budget},
+      {"max_batch_sequences", config_.max_batch_sequences},
+      {"buckets", ss.buckets},
+  };
+  static const char* kBins[scheduler::kBatchHistogramBins] = {"1", "2-3", "4-7", "8-15", "16-31",
+                                                              "32-63", "64-127", "128-255", "256+"};
+  json hist = json::object();
+  for (size_t i = 0; i < scheduler::kBatchHistogramBins; ++i) hist[kBins[i]] = ss.batch_histogram[i];
+  j["batches"] = {
+      {"batches_total", ss.batches_total},
+      {"sequences_total", ss.sequences_total},
+      {"tokens_total", ss.tokens_total},
+      {"avg_batch_sequences",
+       ss.batches_total ? static_cast<double>(ss.sequences_total) / static_cast<double>(ss.batches_total) : 0.0},
+      {"compute_seconds_total", static_cast<double>(ss.compute_ns_total) / 1e9},
+      {"engine_failures_total", ss.engine_failures},
+      {"batch_size_histogram", hist},
+  };
+  uint64_t total = 0, failed = 0;
+  json by = json::object();
+  for (int code = 0; code < LAM_STATUS_LAST_; ++code) {
+    const uint64_t n = counters_.by_status[code].load();
+    if (n == 0) continue;
+    total += n;
+    if (code != LAM_STATUS_OK) failed += n;
+    by[status_code_name(code)] = n;
+  }
+  j["requests"] = {
+      {"requests_total", total},
+      {"requests_ok", counters_.by_status[LAM_STATUS_OK].load()},
+      {"requests_failed", failed},
+      {"deadline_dropped_total", ss.deadline_dropped_requests},
+      {"overloaded_total", ss.overloaded_requests},
+      {"ring_nops_total", counters_.nop_total.load()},
+      {"by_status", by},
+  };
+  json warmed = json::array();
+  for (size_t i = 0; i < warmup_.lengths.size(); ++i) {
+    warmed.push_back({{"length", warmup_.lengths[i]}, {"seconds", warmup_.seconds[i]}});
+  }
+  j["executables"] = {
+      {"backend", config_.backend},
+      {"warmed_buckets", warmup_.lengths.size()},
+      {"warmup_seconds", warmup_.total_seconds},
+      {"warmup", warmed},
+  };
+  return j.dump();
+}
+
+}  // namespace lam::server

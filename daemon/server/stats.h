@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// Counters behind `lamctl status` (JSON with schema_version; lamctl renders the INFO text).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lam/lam_status.h"
+
+namespace lam::server {
+
+inline constexpr int kStatusSchemaVersion = 1;
+
+struct Counters {
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> connections_rejected{0};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> clients_disconnected_for_violations{0};
+  std::atomic<uint64_t> cancelled_on_disconnect{0};
+  std::atomic<uint64_t> nop_total{0};
+  std::atomic<uint64_t> by_status[LAM_STATUS_LAST_] = {};
+};
+
+// What warmup did before the daemon reported ready.
+struct WarmupInfo {
+  std::vector<uint32_t> lengths;     // bucket lengths warmed
+  std::vector<double> seconds;       // time per warmed bucket
+  double total_seconds = 0;
+};
+
+}  // namespace lam::server
