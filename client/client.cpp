@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT
+#include "client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "shm/frame_io.h"
+#include "shm/futex.h"
+
+namespace lam::client {
+namespace {
+
+constexpr int64_t kSliceNs = 100'000'000;  // futex sleep slice: bounds daemon-death detection
+constexpr uint32_t kDefaultTimeoutMs = 30000;
+constexpr uint32_t kDefaultConnectTimeoutMs = 5000;
+
+uint64_t A64(uint64_t v) { return shm::AlignUp(v, 64); }
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
+Client::Client(const lam_client_options& o)
+    : arena_bytes_(o.arena_bytes),
+      timeout_ms_(o.timeout_ms != 0 ? o.timeout_ms : kDefaultTimeoutMs),
+      connect_timeout_ms_(o.connect_timeout_ms != 0 ? o.connect_timeout_ms : kDefaultConnectTimeoutMs) {
+  if (o.socket_path != nullptr && o.socket_path[0] != '\0') {
+    socket_path_ = o.socket_path;
+  } else if (const char* env = std::getenv("LAMD_SOCKET"); env != nullptr && env[0] != '\0') {
+    socket_path_ = env;
+  } else {
+    socket_path_ = "/run/lamd/lamd.sock";
+  }
+}
+
+Client::~Client() {
+  std::lock_guard<std::mutex> lock(mu_);
+  tickets_.clear();
+  held_.clear();
+  conn_.reset();
+}
+
+lam_status Client::Fail(lam_status code, std::string message) {
+  last_error_ = std::move(message);
+  return code;
+}
+
+int64_t Client::DeadlineFor(uint32_t timeout_ms) const {
+  if (timeout_ms == LAM_TIMEOUT_INFINITE) return INT64_MAX;
+  const uint32_t ms = timeout_ms == 0 ? timeout_ms_ : timeout_ms;
+  if (ms == LAM_TIMEOUT_INFINITE) return INT64_MAX;
+  return shm::MonotonicNs() + int64_t{ms} * 1000000;
+}
+
+lam_status Client::Connect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return EnsureConnectedLocked();
+}
+
+bool Client::SocketAlive(Connection* c) {
+  // The daemon sends nothing unsolicited after hello: readable means EOF (or garbage).
+  pollfd p{c->sock.get(), POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return true;
+  if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) return false;
+  char b;
+  const ssize_t n = ::recv(c->sock.get(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  return !(n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR));
+}
+
+void Client::DropConnectionLocked() {
+  if (conn_) conn_->dead = true;
+  conn_.reset();
+}
+
+lam_status Client::EnsureConnectedLocked() {
+  if (conn_ && !conn_->dead && SocketAlive(conn_.get())) return LAM_STATUS_OK;
+  DropConnectionLocked();
+  return ConnectLocked();
+}
+
+lam_status Client::ConnectLocked() {
+  auto c = std::make_shared<Connection>();
+  c->sock.reset(shm::ConnectUnix(socket_path_));
+  if (!c->sock) {
+    return Fail(LAM_STATUS_DAEMON_UNAVAILABLE, "connect " + socket_path_ + ": " + std::strerror(errno));
+  }
+  shm::HelloRequest h{};
+  h.struct_size = sizeof(h);
+  h.abi_version = LAM_VERSION_NUMBER;
+  h.shm_major = shm::kShmProtoMajor;
+  h.shm_minor = shm::kShmProtoMinor;
+  h.ctl_minor = shm::kControlProtoMinor;
+  h.flags = shm::kHelloWantSegment;
+  h.client_pid = static_cast<uint32_t>(::getpid());
+  h.arena_bytes = arena_bytes_;
+  if (!shm::SendFrame(c->sock.get(), shm::kFrameHello, &h, sizeof(h))) {
+    return Fail(LAM_STATUS_DAEMON_UNAVAILABLE, std::string("sending hello: ") + std::strerror(errno));
+  }
+  shm::FrameHeader fh{};
+  std::vector<char> payload;
+  std::vector<int> raw_fds;
+  const int64_t deadline = shm::MonotonicNs() + int64_t{connect_timeout_ms_} * 1000000;
+  const shm::RecvResult rr = shm::RecvFrame(c->sock.get(), &fh, &payload, deadline, &raw_fds);
+  std::vector<shm::UniqueFd> fds;
+  for (int f : raw_fds) fds.emplace_back(f);
+  switch (rr) {
+    case shm::RecvResult::kOk: break;
+    case shm::RecvResult::kTimeout:
+      return Fail(LAM_STATUS_TIMEOUT, "no hello reply from " + socket_path_ + " within " +
+                                          std::to_string(connect_timeout_ms_) + " ms");
+    case shm::RecvResult::kBadFrame:
+      return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "the daemon's reply is not a lamd control frame");
+    default:
+      return Fail(LAM_STATUS_DAEMON_UNAVAILABLE, "the daemon closed the connection during hello");
+  }
+  if (fh.proto_major != shm::kControlProtoMajor || fh.type != shm::kFrameHelloReply) {
+    return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "daemon control protocol " + std::to_string(fh.proto_major) +
+                                                  ", library " + std::to_string(shm::kControlProtoMajor));
+  }
+  std::memcpy(&c->hello, payload.data(), std::min(payload.size(), sizeof(c->hello)));
+  c->hello.message[sizeof(c->hello.message) - 1] = '\0';
+  c->hello.fingerprint[sizeof(c->hello.fingerprint) - 1] = '\0';
+  c->hello.model_name[sizeof(c->hello.model_name) - 1] = '\0';
+  c->hello.backend[sizeof(c->hello.backend) - 1] = '\0';
+  if (c->hello.status != LAM_STATUS_OK) {
+    return Fail(c->hello.status, std::string("daemon refused the connection: ") + c->hello.message);
+  }
+  if (fds.size() != 2) {
+    return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "hello reply carried " + std::to_string(fds.size()) +
+                                                  " descriptors instead of 2");
+  }
+  const int64_t size = shm::MemfdRegion::FdSize(fds[0].get());
+  if (size <= 0 || static_cast<uint64_t>(size) != c->hello.segment_size || !shm::MemfdRegion::IsSealed(fds[0].get())) {
+    return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "the shared-memory segment is not a sealed memfd of the announced size");
+  }
+  std::string err;
+  c->region = shm::MemfdRegion::Map(fds[0].get(), static_cast<uint64_t>(size), &err);
+  if (c->region.data() == nullptr) return Fail(LAM_STATUS_INTERNAL, err);
+  c->header = reinterpret_cast<shm::SegmentHeader*>(c->region.data());
+  if (c->header->magic != shm::kSegmentMagic || c->header->proto_major != shm::kShmProtoMajor) {
+    return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "segment protocol " + std::to_string(c->header->proto_major) +
+                                                  ", library " + std::to_string(shm::kShmProtoMajor));
+  }
+  if (!shm::HeaderIsConsistent(*c->header, static_cast<uint64_t>(size)) ||
+      c->header->sq_entries < c->header->cq_entries || c->header->embedding_dim == 0) {
+    return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "the segment header is inconsistent");
+  }
+  c->memfd = std::move(fds[0]);
+  c->doorbell = std::move(fds[1]);
+  char* base = c->region.data();
+  c->arena = base + c->header->arena_offset;
+  c->sq = shm::SpscRing<shm::SubmitDesc>(reinterpret_cast<shm::RingCtl*>(base + c->header->sq_offset),
+                                         c->header->sq_entries);
+  c->cq = shm::SpscRing<shm::CompletionDesc>(reinterpret_cast<shm::RingCtl*>(base + c->header->cq_offset),
+                                             c->header->cq_entries);
+  c->alloc.Reset(c->header->arena_size);
+  conn_ = std::move(c);
+  return LAM_STATUS_OK;
+}
+
+lam_status Client::ModelInfo(lam_model_info* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (lam_status st = EnsureConnectedLocked(); st != LAM_STATUS_OK) return st;
+  const shm::HelloReply& h = conn_->hello;
+  lam_model_info info{};
+  info.struct_size = out->struct_size;
+  info.embedding_dim = h.embedding_dim;
+  info.max_tokens = h.max_tokens;
+  info.vocab_size = h.vocab_size;
+  info.n_buckets = std::min<uint32_t>(h.n_buckets, 16);
+  std::memcpy(info.buckets, h.buckets, sizeof(info.buckets));
+  std::memcpy(info.fingerprint, h.fingerprint, sizeof(info.fingerprint));
+  std::memcpy(info.name, h.model_name, sizeof(info.name));
+  std::memcpy(info.backend, h.backend, sizeof(info.backend));
+  info.daemon_epoch = h.daemon_epoch;
+  std::memcpy(out, &info, std::min<size_t>(out->struct_size, sizeof(info)));
+  return LAM_STATUS_OK;
+}
+
+void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::CompletionDesc>* got,
+                        bool* dead) {
+  const bool polling = (conn->header->flags & shm::kSegmentFlagPollingMode) != 0;
+  int64_t spin_until = polling ? shm::MonotonicNs() + int64_t{conn->header->poll_spin_us} * 1000 : 0;
+  shm::RingCtl* ctl = conn->cq.ctl();
+  for (;;) {
+    shm::CompletionDesc d;
+    while (conn->cq.Pop(&d)) got->push_back(d);
+    if (conn->cq.Corrupt()) {
+      *dead = true;
+      return;
+    }
+    if (!got->empty()) return;
+    const int64_t now = shm::MonotonicNs();
+    if (now >= deadline_ns) return;
+    if (now < spin_until) {
+      CpuRelax();
+      continue;
+    }
+    const uint32_t w = ctl->wake.load(std::memory_order_seq_cst);
+    ctl->waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (conn->cq.HasData()) {
+      ctl->waiters.fetch_sub(1, std::memory_order_seq_cst);
+      continue;
+    }
+    shm::FutexWait(&ctl->wake, w, std::min(deadline_ns - now, kSliceNs));
+    ctl->waiters.fetch_sub(1, std::memory_order_seq_cst);
+    if (!conn->cq.HasData() && !SocketAlive(conn)) {
+      *dead = true;
+      return;
+    }
+  }
+}
+
+void Client::ApplyCompletionsLocked(Connection* conn, const std::vector<shm::CompletionDesc>& got) {
+  for (const shm::CompletionDesc& c : got) {
+    if (conn->outstanding != 0) --conn->outstanding;
+    auto it = tickets_.find(c.ticket);
+    if (it == tickets_.end() || it->second.conn.get() != conn || it->second.done) continue;
+    it->second.done = true;
+    it->second.comp = c;
+    it->second.comp.message[sizeof(c.message) - 1] = '\0';
+    if (it->second.orphan) {
+      FreeTicketLocked(it->second);
+      tickets_.erase(it);
+    }
+  }
+}
+
+void Client::FreeTicketLocked(Ticket& t) {
+  if (t.arena_off != UINT64_MAX && t.conn) t.conn->alloc.Free(t.arena_off, t.arena_bytes);
+  t.arena_off = UINT64_MAX;
+}
+
+// One step of progress on `conn`: either this thread becomes the leader and drains the
+// completion ring (sleeping on its futex), or it waits for the leader to publish. `once`: a
+// single non-blocking drain (poll).
+void Client::Pump(std::unique_lock<std::mutex>& lk, std::shared_ptr<Connection> conn, int64_t deadline,
+                  bool once) {
+  if (!leader_active_) {
+    leader_active_ = true;
+    lk.unlock();
+    std::vector<shm::CompletionDesc> got;
+    bool dead = false;
+    LeaderWait(conn.get(), once ? 0 : deadline, &got, &dead);
+    lk.lock();
+    leader_active_ = false;
+    ApplyCompletionsLocked(conn.get(), got);
+    if (dead) {
+      conn->dead = true;
+      if (conn_ == conn) DropConnectionLocked();
+    }
+    cv_.notify_all();
+  } else if (!once) {
+    const int64_t now = shm::MonotonicNs();
+    const int64_t wake = std::min<int64_t>(deadline, now + kSliceNs);
+    cv_.wait_for(lk, std::chrono::nanoseconds(std::max<int64_t>(wake - now, 0)));
+  }
+}
+
+lam_status Client::WaitForRoomLocked(std::unique_lock<std::mutex>& lk, uint64_t bytes, int64_t deadline,
+                                     uint64_t* off) {
+  std::shared_ptr<Connection> conn = conn_;
+  for (;;) {
+    if (conn->dead || conn_ != conn) {
+      return Fail(LAM_STATUS_DAEMON_UNAVAILABLE, "lost the daemon connection while waiting for ring space");
+    }
+    if (conn->outstanding < conn->header->cq_entries) {
+      *off = conn->alloc.Allocate(bytes);
+      if (*off != UINT64_MAX) return LAM_STATUS_OK;
+      if (conn->outstanding == 0) {
+        return Fail(LAM_STATUS_TOO_LARGE,
+                    "request needs " + std::to_string(bytes) + " arena bytes; " +
+                        std::to_string(conn->alloc.used()) + " of " + std::to_string(conn->alloc.size()) +
+                        " are held by unreleased results");
+      }
+    }
+    if (shm::MonotonicNs() >= deadline) {
+      return Fail(LAM_STATUS_TIMEOUT, "timed out waiting for room in the shared-memory ring/arena");
+    }
+    Pump(lk, conn, deadline, false);
+  }
+}
+
+lam_status Client::Submit(const lam_embed_tokens_request& req, lam_ticket* ticket) {
+  if (req.n_sequences == 0) return Fail(LAM_STATUS_EMPTY_BATCH, "n_sequences is 0");
+  if (req.lengths == nullptr) return Fail(LAM_STATUS_INVALID_ARG, "lengths is NULL");
+  if (req.n_sequences > UINT32_MAX) return Fail(LAM_STATUS_INVALID_ARG, "n_sequences exceeds 2^32-1");
+  uint64_t total = 0;
+  for (size_t i = 0; i < req.n_sequences; ++i) total += req.lengths[i];
+  if (total != 0 && req.token_ids == nullptr) return Fail(LAM_STATUS_INVALID_ARG, "token_ids is NULL");
+
+  std::unique_lock<std::mutex> lk(mu_);
+  if (lam_status st = EnsureConnectedLocked(); st != LAM_STATUS_OK) return st;
+  std::shared_ptr<Connection> conn = conn_;
+  const uint32_t dim = conn->header->embedding_dim;
+  const uint64_t n = req.n_sequences;
+  const uint64_t needed = A64(n * 4) + A64(total * 4) + A64(n * dim * 4);
+  if (needed > conn->header->arena_size) {
+    return Fail(LAM_STATUS_TOO_LARGE, "request needs " + std::to_string(needed) + " arena bytes; the arena has " +
+                                          std::to_string(conn->header->arena_size) +
+                                          " (open with lam_client_options.arena_bytes >= " +
+                                          std::to_string(needed) + ")");
+  }
+  uint64_t off = 0;
+  if (lam_status st = WaitForRoomLocked(lk, needed, DeadlineFor(req.timeout_ms), &off); st != LAM_STATUS_OK) {
+    return st;
+  }
+  shm::SubmitDesc d{};
+  d.ticket = next_ticket_++;
+  d.opcode = shm::kOpEmbedTokens;
+  d.n_seqs = static_cast<uint32_t>(n);
+  const uint32_t t = req.timeout_ms == 0 ? timeout_ms_ : req.timeout_ms;
+  d.timeout_ms = t == LAM_TIMEOUT_INFINITE ? 0 : t;
+  d.lengths_offset = off;
+  d.tokens_offset = off + A64(n * 4);
+  d.output_offset = d.tokens_offset + A64(total * 4);
+  d.total_tokens = total;
+  std::memcpy(conn->arena + d.lengths_offset, req.lengths, n * 4);
+  if (total != 0) std::memcpy(conn->arena + d.tokens_offset, req.token_ids, total * 4);
+  if (!conn->sq.Push(d)) {  // cannot happen while outstanding <= cq_entries <= sq_entries
+    conn->alloc.Free(off, needed);
+    return Fail(LAM_STATUS_INTERNAL, "submission ring full");
+  }
+  ++conn->outstanding;
+  if (conn->header->daemon_polling.load(std::memory_order_seq_cst) == 0) {
+    const uint64_t one = 1;
+    if (::write(conn->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN) {
+      // The eventfd belongs to the daemon too; failing to ring it means the daemon is gone.
+      conn->dead = true;
+    }
+  }
+  Ticket tk;
+  tk.conn = conn;
+  tk.arena_off = off;
+  tk.arena_bytes = needed;
+  tk.out_off = d.output_offset;
+  tk.n_seqs = n;
+  tickets_.emplace(d.ticket, std::move(tk));
+  *ticket = d.ticket;
+  return LAM_STATUS_OK;
+}
+
+lam_status Client::SubmitNop(uint32_t timeout_ms, lam_ticket* ticket) {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (lam_status st = EnsureConnectedLocked(); st != LAM_STATUS_OK) return st;
+  std::shared_ptr<Connection> conn = conn_;
+  const int64_t deadline = DeadlineFor(timeout_ms);
+  while (conn->outstanding >= conn->header->cq_entries) {
+    if (conn->dead || conn_ != conn) return Fail(LAM_STATUS_DAEMON_UNAVAILABLE, "lost the daemon connection");
+    if (shm::MonotonicNs() >= deadline) return Fail(LAM_STATUS_TIMEOUT, "timed out waiting for ring space");
+    Pump(lk, conn, deadline, false);
+  }
+  shm::SubmitDesc d{};
+  d.ticket = next_ticket_++;
+  d.opcode = shm::kOpNop;
+  if (!conn->sq.Push(d)) return Fail(LAM_STATUS_INTERNAL, "submission ring full");
+  ++conn->outstanding;
+  if (conn->header->daemon_polling.load(std::memory_order_seq_cst) == 0) {
+    const uint64_t one = 1;
+    if (::write(conn->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN) conn->dead = true;
+  }
+  Ticket tk;
+  tk.conn = conn;
+  tickets_.emplace(d.ticket, std::move(tk));
+  *ticket = d.ticket;
+  return LAM_STATUS_OK;
+}
+
+lam_status Client::Wait(lam_ticket ticket, uint32_t timeout_ms, bool poll, float* out, size_t cap, size_t* count,
+                        lam_result* result) {
+  std::unique_lock<std::mutex> lk(mu_);
+  const int64_t deadline = poll ? 0 : DeadlineFor(timeout_ms);
+  bool polled = false;
+  for (;;) {
+    auto it = tickets_.find(ticket);
+    if (it == tickets_.end()) return Fail(LAM_STATUS_INVALID_ARG, "unknown ticket " + std::to_string(ticket));
+    Ticket& tk = it->second;
+    if (tk.done) {
+      const shm::CompletionDesc& c = tk.comp;
+      if (c.status != LAM_STATUS_OK) {
+        std::string msg = c.message;
+        if (c.status == LAM_STATUS_TOO_LARGE && c.detail != 0 && msg.empty()) {
+          msg = "request needs " + std::to_string(c.detail) + " arena bytes";
+        }
+        const lam_status st = c.status;
+        FreeTicketLocked(tk);
+        tickets_.erase(it);
+        return Fail(st, msg);
+      }
+      const uint32_t dim = tk.conn->header ? tk.conn->header->embedding_dim : 0;
+      if (c.n_seqs != tk.n_seqs) {
+        FreeTicketLocked(tk);
+        tickets_.erase(it);
+        return Fail(LAM_STATUS_INTERNAL, "completion carries " + std::to_string(c.n_seqs) + " rows for " +
+                                             std::to_string(tk.n_seqs) + " sequences");
+      }
+      const size_t floats = tk.n_seqs * dim;
+      if (result != nullptr) {
+        result->embedding_dim = dim;
+        result->n_sequences = tk.n_seqs;
+        result->data = tk.n_seqs != 0 ? reinterpret_cast<const float*>(tk.conn->arena + tk.out_off) : nullptr;
+        result->internal_[0] = ticket;
+        result->internal_[1] = tk.conn->header->daemon_epoch;
+        held_.emplace(ticket, std::move(tk));
+        tickets_.erase(it);
+        last_error_.clear();
+        return LAM_STATUS_OK;
+      }
+      if (count != nullptr) *count = floats;
+      if (floats > cap || (floats != 0 && out == nullptr)) {
+        return Fail(LAM_STATUS_BUFFER_TOO_SMALL, "result needs " + std::to_string(floats) + " floats; capacity is " +
+                                                     std::to_string(cap));
+      }
+      if (floats != 0) std::memcpy(out, tk.conn->arena + tk.out_off, floats * sizeof(float));
+      FreeTicketLocked(tk);
+      tickets_.erase(it);
+      last_error_.clear();
+      return LAM_STATUS_OK;
+    }
+    if (tk.conn->dead || tk.conn != conn_) {
+      FreeTicketLocked(tk);
+      tickets_.erase(it);
+      return Fail(LAM_STATUS_DAEMON_UNAVAILABLE, "the daemon connection was lost before the answer arrived");
+    }
+    if (poll) {
+      if (polled || leader_active_) return LAM_STATUS_PENDING;
+      polled = true;
+      std::shared_ptr<Connection> conn = tk.conn;
+      Pump(lk, conn, deadline, true);
+      continue;
+    }
+    if (shm::MonotonicNs() >= deadline) {
+      return Fail(LAM_STATUS_TIMEOUT, "no answer within the timeout; the ticket stays valid");
+    }
+    std::shared_ptr<Connection> conn = tk.conn;
+    Pump(lk, conn, deadline, false);
+  }
+}
+
+lam_status Client::Cancel(lam_ticket ticket) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = tickets_.find(ticket);
+  if (it == tickets_.end()) return Fail(LAM_STATUS_INVALID_ARG, "unknown ticket " + std::to_string(ticket));
+  if (it->second.done || it->second.conn->dead || it->second.conn != conn_) {
+    FreeTicketLocked(it->second);
+    tickets_.erase(it);
+  } else {
+    it->second.orphan = true;  // the daemon will still write its output there
+  }
+  return LAM_STATUS_OK;
+}
+
+void Client::Release(lam_result* result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = held_.find(result->internal_[0]);
+  if (it != held_.end() && result->data != nullptr) {
+    FreeTicketLocked(it->second);
+    held_.erase(it);
+  }
+  result->embedding_dim = 0;
+  result->n_sequences = 0;
+  result->data = nullptr;
+  result->internal_[0] = 0;
+  result->internal_[1] = 0;
+}
+
+}  // namespace lam::client

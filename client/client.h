@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// The C++ core of liblamclient: one handle = one (re)connectable session with lamd.
+// libc and the C++ standard library only (plus Boost.Interprocess headers for the mapping).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "arena_allocator.h"
+#include "lam/lam.h"
+#include "shm/memfd_region.h"
+#include "shm/protocol.h"
+#include "shm/ring.h"
+#include "shm/shm_abi.h"
+
+namespace lam::client {
+
+// One live connection: socket, mapped segment, doorbell. Shared by the tickets made on it so
+// that a zero-copy result stays mapped even after the handle reconnected elsewhere.
+struct Connection {
+  shm::UniqueFd sock;
+  shm::UniqueFd memfd;
+  shm::UniqueFd doorbell;
+  shm::MemfdRegion region;
+  shm::SegmentHeader* header = nullptr;
+  char* arena = nullptr;
+  shm::SpscRing<shm::SubmitDesc> sq;
+  shm::SpscRing<shm::CompletionDesc> cq;
+  shm::HelloReply hello{};
+  ArenaAllocator alloc;
+  uint32_t outstanding = 0;  // submitted, completion not yet taken from the ring
+  bool dead = false;
+};
+
+struct Ticket {
+  std::shared_ptr<Connection> conn;
+  uint64_t arena_off = UINT64_MAX;  // whole block (lengths + ids + output)
+  uint64_t arena_bytes = 0;
+  uint64_t out_off = 0;             // arena offset of the output rows
+  size_t n_seqs = 0;
+  bool done = false;
+  bool orphan = false;              // abandoned by the caller; free when the answer arrives
+  shm::CompletionDesc comp{};
+};
+
+class Client {
+ public:
+  explicit Client(const lam_client_options& options);
+  ~Client();
+
+  lam_status Connect();
+  lam_status ModelInfo(lam_model_info* out);
+  lam_status Submit(const lam_embed_tokens_request& req, lam_ticket* ticket);
+  lam_status SubmitNop(uint32_t timeout_ms, lam_ticket* ticket);
+  // Waits (timeout_ms: 0 = default, LAM_TIMEOUT_INFINITE) and copies out. `zero_copy` fills
+  // `result` instead of copying. `poll` returns PENDING rather than waiting.
+  lam_status Wait(lam_ticket ticket, uint32_t timeout_ms, bool poll, float* out, size_t cap, size_t* count,
+                  lam_result* result);
+  lam_status Cancel(lam_ticket ticket);
+  void Release(lam_result* result);
+  lam_status Fail(lam_status code, std::string message);  // records last_error
+  const char* last_error() const { return last_error_.c_str(); }
+  uint32_t default_timeout_ms() const { return timeout_ms_; }
+
+ private:
+  lam_status EnsureConnectedLocked();
+  lam_status ConnectLocked();
+  static bool SocketAlive(Connection* c);
+  // Leader: drains completions of `conn` into `got`, sleeping on the futex in short slices
+  // and watching the socket. Runs without mu_.
+  void LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::CompletionDesc>* got, bool* dead);
+  void Pump(std::unique_lock<std::mutex>& lk, std::shared_ptr<Connection> conn, int64_t deadline, bool once);
+  void ApplyCompletionsLocked(Connection* conn, const std::vector<shm::CompletionDesc>& got);
+  void DropConnectionLocked();
+  void FreeTicketLocked(Ticket& t);
+  int64_t DeadlineFor(uint32_t timeout_ms) const;
+  lam_status WaitForRoomLocked(std::unique_lock<std::mutex>& lk, uint64_t bytes, int64_t deadline,
+                               uint64_t* off);
+
+  std::string socket_path_;
+  uint64_t arena_bytes_;
+  uint32_t timeout_ms_;
+  uint32_t connect_timeout_ms_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool leader_active_ = false;
+  std::shared_ptr<Connection> conn_;
+  std::unordered_map<uint64_t, Ticket> tickets_;
+  std::unordered_map<uint64_t, Ticket> held_;  // zero-copy results not yet released
+  uint64_t next_ticket_ = 1;
+  std::string last_error_;
+};
+
+}  // namespace lam::client
