@@ -32,3 +32,4 @@ if ! "$PY" -c "import numpy" 2>/dev/null; then
   "$PY" -m pip install -q numpy || "$PY" -m pip install -q --break-system-packages numpy
 fi
 echo "install-deps: ok"
+"$(dirname "${BASH_SOURCE[0]}")/models/fetch-minilm.sh"   # model files for tests (all-MiniLM-L6-v2)
