@@ -13,21 +13,34 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
+#include "backend/backend.h"
 #include "common/status.h"
+#include "engine/token_span.h"
 #include "engine/weights.h"
 
 namespace lam::engine {
 
-// One input sequence: token ids including [CLS] and [SEP]. Borrowed for the call.
-struct TokenSpan {
-  const int32_t* ids = nullptr;
-  size_t len = 0;
-};
-
 struct EngineOptions {
   std::string backend = "cpu";  // "cpu" | "cuda" | "auto"
   int threads = 0;              // worker threads for the CPU backend; 0 = all cores
+  // Shape classes to compile; empty = DefaultBuckets(). The largest token budget must hold one
+  // sequence of the model's max_tokens.
+  std::vector<backend::Bucket> buckets;
+};
+
+// 64 sequences with token budgets 128, 512, 2048 and 8192: every length up to 8192, batches 1-64.
+std::vector<backend::Bucket> DefaultBuckets();
+
+// Executable-map counters (a later cache replaces the map and extends these).
+struct EngineStats {
+  uint64_t compiles = 0;         // executables built
+  uint64_t hits = 0;             // runs that found their executable resident
+  uint64_t runs = 0;             // backend runs (one per sub-batch)
+  uint64_t executables = 0;      // resident executables
+  uint64_t executable_bytes = 0;  // their byte_size() sum
+  double compile_seconds = 0.0;
 };
 
 // What a client needs to know about the served model.
@@ -44,6 +57,11 @@ class Engine {
   // Errors: MODEL_INVALID (naming the tensor or byte offset), IO_ERROR, NOT_FOUND, UNSUPPORTED.
   static Result<std::unique_ptr<Engine>> Open(const std::string& model_dir,
                                               const EngineOptions& options);
+  // The same over weights owned elsewhere (tests, benchmarks, synthetic models); `owner` keeps
+  // `weights` alive for the engine's lifetime. Errors: INVALID_ARG, UNSUPPORTED, MODEL_INVALID.
+  static Result<std::unique_ptr<Engine>> FromWeights(std::shared_ptr<const void> owner,
+                                                     const ModelWeights& weights, ModelInfo info,
+                                                     const EngineOptions& options);
   virtual ~Engine() = default;
 
   virtual const ModelInfo& info() const = 0;
@@ -56,6 +74,14 @@ class Engine {
   // On error nothing is written half-way that the caller could mistake for a result, and the
   // engine stays usable. Safe to call from several threads (calls may be serialised inside).
   virtual Status Embed(std::span<const TokenSpan> batch, float* out) = 0;
+
+  // Name of the backend in use ("cpu").
+  virtual const char* backend_name() const = 0;
+  // The configured buckets, smallest first.
+  virtual const std::vector<backend::Bucket>& buckets() const = 0;
+  // Compiles every configured bucket that is not resident yet (warm-up).
+  virtual Status CompileAll() = 0;
+  virtual EngineStats stats() const = 0;
 };
 
 }  // namespace lam::engine

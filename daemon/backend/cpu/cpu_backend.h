@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// The CPU backend: oneDNN matmuls on fixed 64-row tiles, hand-written per-row ops and delta-rule
+// scans, all scheduled on one oneTBB arena. Sequences are packed back to back (no padding to a
+// common length); every per-sequence quantity (L', chunk size, conv window, cross coupling,
+// position interpolation) comes from the sequence's own length, so results are bitwise
+// independent of batch mates, batch position and bucket (lam-model.md section 8).
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_gemm.h"
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_threading.h"
+#include "engine/weights.h"
+
+namespace lam::cpu {
+
+struct CpuBackendOptions {
+  int threads = 0;  // 0 = all cores
+};
+
+// Time and work of the GEMM part, summed over threads since the last reset.
+struct GemmProfile {
+  double thread_seconds = 0.0;
+  double flops = 0.0;
+  uint64_t calls = 0;
+};
+
+class CpuBackend final : public backend::Backend {
+ public:
+  // Packs the weights (oneDNN blocked layouts) once; `weights` must outlive the backend.
+  // Errors: UNSUPPORTED (family/shape the kernels do not implement), MODEL_INVALID (a tensor the
+  // variant needs is missing), BACKEND_FAILED.
+  static Result<std::unique_ptr<CpuBackend>> Create(const engine::ModelWeights& weights,
+                                                    const CpuBackendOptions& options);
+  ~CpuBackend() override;
+
+  const char* name() const override { return "cpu"; }
+  Result<std::unique_ptr<backend::Executable>> Compile(const backend::Bucket& bucket) override;
+  Status Run(backend::Executable& exe, std::span<const engine::TokenSpan> batch,
+             float* out) override;
+  int embedding_dim() const override { return kDm; }
+
+  int concurrency() const { return threads_->concurrency(); }
+  // Bytes of pre-packed weights and per-layer constants shared by all executables.
+  size_t packed_weight_bytes() const { return packed_bytes_; }
+
+  // GEMM timing for benchmarks (two clock reads per 64-row GEMM call when enabled).
+  void set_profiling(bool on) { profiling_.store(on, std::memory_order_relaxed); }
+  GemmProfile TakeGemmProfile(backend::Executable& exe);
+
+  // Largest OpenMP team size seen by any thread of the arena while running a parallel probe.
+  int ProbeWorkerOmpThreads();
+
+ private:
+  struct LayerPack;
+  class Exe;
+  CpuBackend(const engine::ModelWeights& weights, int threads);
+  Status Init();
+  Status RunLayer(Exe& exe, int layer);
+
+  const engine::ModelWeights& w_;
+  std::unique_ptr<CpuThreads> threads_;
+  dnnl::engine eng_;
+  GemmPrimitive g_in_, g_out_, g_ffn1_, g_ffn2_;
+  std::vector<LayerPack> layers_;
+  size_t packed_bytes_ = 0;
+  std::atomic<bool> profiling_{false};
+};
+
+}  // namespace lam::cpu

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+// Dimensions and packed-buffer layouts of the CPU backend. The kernels are specialised for the
+// LAM-base-v1 shape (lam-model.md section 1); the backend rejects other configs.
+#pragma once
+
+namespace lam::cpu {
+
+constexpr int kDm = 384;    // model width
+constexpr int kHeads = 12;  // heads
+constexpr int kHd = 32;     // head width
+constexpr int kFfn = 1536;  // FFN width
+constexpr int kQkv = 3 * kDm;
+
+// Every GEMM runs on blocks of exactly kTileRows rows (zero/stale rows past the batch end), with
+// one pre-built primitive per weight shape, so a row's bits never depend on the batch size.
+constexpr int kTileRows = 64;
+
+// Z: output of the fused input projection, one row per packed token.
+constexpr int kZq = 0, kZk = 384, kZv = 768, kZg = 1152;
+constexpr int kZbeta = 1536, kZfg = 1548, kZsg = 1560, kZfd = 1572, kZsd = 1584;
+constexpr int kZCols = 1600;  // 1596 used, padded to a multiple of 16
+// F: conv + SiLU outputs; q and k L2-normalised per head, v already multiplied by beta.
+constexpr int kFq = 0, kFk = 384, kFv = 768;
+constexpr int kFCols = 1152;
+// S: per-head scalars after their sigmoid.
+constexpr int kSbeta = 0, kSfg = 12, kSsg = 24, kSfd = 36, kSsd = 48;
+constexpr int kSCols = 64;
+
+// lam-model.md 4.1 step 1: L' = 32 * ceil(L / 32) when L >= 64, else L.
+constexpr int LayerPaddedLength(int len) {
+  return (len >= 64 && len % 32 != 0) ? len + (32 - len % 32) : len;
+}
+
+// lam-model.md 4.1 step 7: C0 if it divides L', otherwise one chunk of L'.
+constexpr int ChunkLength(int padded_len, int c0) {
+  if (padded_len <= 32) return padded_len;
+  int c = c0;
+  if (padded_len < c) c = padded_len;
+  if (padded_len % c != 0) c = padded_len;
+  return c;
+}
+
+}  // namespace lam::cpu
