@@ -72,30 +72,12 @@ std::string CompileSourceHash(const std::vector<std::string>& options) {
   return cache::Xxh128Hex(text.data(), text.size());
 }
 
-Result<Cubin> CompileBucket(const BucketSpec& spec, const std::string& arch) {
-  LAM_RETURN_IF_ERROR(spec.Validate());
-  const int sm = ArchNumber(arch);
-  if (sm < 0) {
-    return Status(LAM_STATUS_INVALID_ARG,
-                  "CUDA architecture '" + arch + "' is not of the form sm_<NN> (e.g. sm_90)");
-  }
-  const std::vector<std::string> supported = NvrtcSupportedArchs();
-  bool known = false;
-  for (const auto& a : supported) known = known || a == "sm_" + std::to_string(sm);
-  if (!known) {
-    return Status(LAM_STATUS_UNSUPPORTED, NvrtcVersion() + " cannot generate code for " + arch +
-                                              "; supported: " + JoinOptions(supported));
-  }
-
+Result<Cubin> CompileProgram(const std::string& source, const std::string& program_name,
+                             const std::vector<std::string>& options) {
   Cubin out;
-  out.arch = arch;
-  out.bucket = spec.Name();
-  out.program_name = "lam_kernels_" + out.bucket + "_" + arch + ".cu";
-  out.options = CompileOptions(spec, arch);
-  out.source_hash = CompileSourceHash(out.options);
-
+  out.program_name = program_name;
+  out.options = options;
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string source(KernelSource());
   nvrtcProgram raw = nullptr;
   nvrtcResult rc = nvrtcCreateProgram(&raw, source.c_str(), out.program_name.c_str(), 0, nullptr,
                                       nullptr);
@@ -123,7 +105,8 @@ Result<Cubin> CompileBucket(const BucketSpec& spec, const std::string& arch) {
   rc = nvrtcGetCUBINSize(prog.get(), &size);
   if (rc != NVRTC_SUCCESS || size == 0) {
     return Status(LAM_STATUS_BACKEND_FAILED, "nvrtcGetCUBINSize(" + out.program_name + "): " +
-                                                 nvrtcGetErrorString(rc));
+                                                 (rc != NVRTC_SUCCESS ? nvrtcGetErrorString(rc)
+                                                                      : "no cubin (virtual architecture?)"));
   }
   out.image.resize(size);
   rc = nvrtcGetCUBIN(prog.get(), reinterpret_cast<char*>(out.image.data()));
@@ -133,6 +116,31 @@ Result<Cubin> CompileBucket(const BucketSpec& spec, const std::string& arch) {
   }
   out.compile_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+Result<Cubin> CompileBucket(const BucketSpec& spec, const std::string& arch) {
+  LAM_RETURN_IF_ERROR(spec.Validate());
+  const int sm = ArchNumber(arch);
+  if (sm < 0) {
+    return Status(LAM_STATUS_INVALID_ARG,
+                  "CUDA architecture '" + arch + "' is not of the form sm_<NN> (e.g. sm_90)");
+  }
+  const std::vector<std::string> supported = NvrtcSupportedArchs();
+  bool known = false;
+  for (const auto& a : supported) known = known || a == "sm_" + std::to_string(sm);
+  if (!known) {
+    return Status(LAM_STATUS_UNSUPPORTED, NvrtcVersion() + " cannot generate code for " + arch +
+                                              "; supported: " + JoinOptions(supported));
+  }
+
+  const std::vector<std::string> options = CompileOptions(spec, arch);
+  LAM_ASSIGN_OR_RETURN(Cubin out, CompileProgram(std::string(KernelSource()),
+                                                 "lam_kernels_" + spec.Name() + "_" + arch + ".cu",
+                                                 options));
+  out.arch = arch;
+  out.bucket = spec.Name();
+  out.source_hash = CompileSourceHash(options);
   return out;
 }
 

@@ -36,6 +36,12 @@ std::vector<std::string> CompileOptions(const BucketSpec& spec, const std::strin
 // XXH3-128 over the kernel text and the options (what determines the cubin for one NVRTC).
 std::string CompileSourceHash(const std::vector<std::string>& options);
 
+// Compiles `source` as NVRTC program `program_name` with `options` (which must name a real
+// --gpu-architecture) into a cubin. BACKEND_FAILED carries the program name, options and log.
+// Fills image, program_name, options, log and compile_ms.
+Result<Cubin> CompileProgram(const std::string& source, const std::string& program_name,
+                             const std::vector<std::string>& options);
+
 // Errors: INVALID_ARG (bad spec, or arch not "sm_<NN>[a|f]"), UNSUPPORTED (arch unknown to this
 // NVRTC; the message lists the supported ones), BACKEND_FAILED (compilation failed; the message
 // carries the program name, options and the NVRTC log).
