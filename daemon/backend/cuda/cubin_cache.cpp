@@ -51,6 +51,10 @@ Status ValidateCubin(std::span<const uint8_t> image, const std::string& arch) {
 Result<LoadedCubin> CompileOrLoad(const BucketSpec& spec, const std::string& arch,
                                   const std::string& model_fingerprint, cache::DiskCache& cache) {
   LAM_RETURN_IF_ERROR(spec.Validate());
+  if (ArchNumber(arch) < 0) {
+    return Status(LAM_STATUS_INVALID_ARG,
+                  "CUDA architecture '" + arch + "' is not of the form sm_<NN> (e.g. sm_90)");
+  }
   const cache::CacheKey key = CubinCacheKey(spec, arch, model_fingerprint);
   LoadedCubin out;
 
