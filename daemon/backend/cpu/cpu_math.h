@@ -15,7 +15,12 @@ namespace lam::cpu {
 // and a degree-6 minimax polynomial (the classic single-precision coefficients).
 inline float ExpF(float x) {
   x = std::min(std::max(x, -87.3f), 88.3f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  // Round x / ln 2 to the nearest integer with the 1.5 * 2^23 trick (std::floor does not
+  // vectorise under the default -ftrapping-math); the integer sits in the low mantissa bits.
+  constexpr float kShift = 12582912.0f;
+  const float shifted = x * 1.44269504088896341f + kShift;
+  const float n = shifted - kShift;
+  const int32_t ni = std::bit_cast<int32_t>(shifted) - std::bit_cast<int32_t>(kShift);
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -25,8 +30,7 @@ inline float ExpF(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float e = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  return e * std::bit_cast<float>(bits);
+  return e * std::bit_cast<float>((ni + 127) << 23);
 }
 
 inline float SigmoidF(float x) { return 1.0f / (1.0f + ExpF(-x)); }

@@ -76,15 +76,18 @@ void DeltaScan(const float* f, const float* s, int len, int h, Emit&& emit) {
     const float* v = V(f, t, h);
     const float b = Sc(s, t, kSbeta + h);
     // Pass 1 with the states before the update: k^T M1, k^T M2, z = beta G k.
-    float a1[kHd] = {}, a2[kHd] = {}, z[kHd];
+    // G is bitwise symmetric (entries (i, j) and (j, i) sum the same products in the same
+    // order), so G k = k^T G: all three are row-vector products, no horizontal sums.
+    float a1[kHd] = {}, a2[kHd] = {}, gk[kHd] = {}, z[kHd];
     for (int i = 0; i < kHd; ++i) {
       const float ki = k[i];
       for (int j = 0; j < kHd; ++j) {
         a1[j] += ki * m1[i][j];
         a2[j] += ki * m2[i][j];
+        gk[j] += ki * g[i][j];
       }
     }
-    for (int i = 0; i < kHd; ++i) z[i] = b * Dot32(g[i], k);
+    for (int i = 0; i < kHd; ++i) z[i] = b * gk[i];
     float u[kHd];
     for (int j = 0; j < kHd; ++j) u[j] = v[j] - b * a1[j] + b * a2[j];
     // Pass 2: rank-1 updates, then read q^T M1 and q^T M3 after the update.

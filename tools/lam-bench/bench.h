@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// Shared pieces of lam-bench: options, result tables, statistics. Each suite (bench_<name>.cpp)
+// fills a BenchTable; main.cpp prints the tables as Markdown or JSON.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lam::bench {
+
+struct BenchOptions {
+  std::string model_dir;              // --model DIR
+  std::vector<std::string> synthetic;  // --synthetic f128|r64t|r32|all (repeatable)
+  std::vector<std::string> shapes;    // --shapes 1x16,32x128,...
+  int repetitions = 5;                // -r
+  int warmup = 1;                     // --warmup
+  int threads = 0;                    // --threads (0 = all cores)
+  std::string format = "md";          // -o md|json
+};
+
+struct BenchTable {
+  std::string title;
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> notes;
+};
+
+struct Stats {
+  double mean = 0.0;
+  double stddev = 0.0;
+};
+Stats MeanStddev(const std::vector<double>& xs);
+std::string Fixed(double v, int digits);
+
+// Engine suite (bench_engine.cpp). Returns 0 or prints an error to stderr and returns non-zero.
+int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out);
+
+}  // namespace lam::bench
