@@ -3,6 +3,7 @@
 // per-client shared memory until SIGTERM, which drains in-flight work (exit 0).
 #include <systemd/sd-daemon.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,37 +15,27 @@
 #include "server/config.h"
 #include "server/logging.h"
 #include "server/server.h"
-#include "scheduler/scheduler.h"
 
 namespace {
 
 using lam::server::Config;
 
-// Runs one sequence per bucket up to config.warmup_max_tokens so that every shape the
-// scheduler will use is compiled (or loaded) before READY=1.
-lam::Result<lam::server::WarmupInfo> Warmup(lam::engine::Engine* engine, const Config& config) {
+// Compiles (or loads) every executable the engine is configured for, so that no request
+// pays for a compile after READY=1, then runs one short sequence through the whole path.
+lam::Result<lam::server::WarmupInfo> Warmup(lam::engine::Engine* engine) {
   lam::server::WarmupInfo info;
-  const auto& mc = engine->info().config;
-  std::vector<uint32_t> lengths = config.buckets.empty()
-                                      ? lam::scheduler::DefaultBuckets(static_cast<uint32_t>(mc.max_tokens))
-                                      : config.buckets;
   const auto log = lam::server::Logger("warmup");
-  const auto t_all = std::chrono::steady_clock::now();
+  const auto t0 = std::chrono::steady_clock::now();
+  LAM_RETURN_IF_ERROR(engine->CompileAll());
+  const auto& mc = engine->info().config;
+  std::vector<int32_t> ids(std::min(16, mc.max_tokens));
+  for (size_t j = 0; j < ids.size(); ++j) ids[j] = static_cast<int32_t>((j * 7 + 1) % static_cast<size_t>(mc.vocab_size));
   std::vector<float> out(static_cast<size_t>(engine->info().embedding_dim));
-  for (uint32_t len : lengths) {
-    if (len > config.warmup_max_tokens || len > static_cast<uint32_t>(mc.max_tokens) || len == 0) continue;
-    std::vector<int32_t> ids(len);
-    for (uint32_t j = 0; j < len; ++j) ids[j] = static_cast<int32_t>((j * 7u + 1u) % static_cast<uint32_t>(mc.vocab_size));
-    lam::engine::TokenSpan span{ids.data(), ids.size()};
-    const auto t0 = std::chrono::steady_clock::now();
-    LAM_RETURN_IF_ERROR(engine->Embed({&span, 1}, out.data()));
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    info.lengths.push_back(len);
-    info.seconds.push_back(s);
-    log->info("bucket {} warmed in {:.3f} s", len, s);
-    sd_notifyf(0, "STATUS=warming up: bucket %u done", len);
-  }
-  info.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_all).count();
+  lam::engine::TokenSpan span{ids.data(), ids.size()};
+  LAM_RETURN_IF_ERROR(engine->Embed({&span, 1}, out.data()));
+  info.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& b : engine->buckets()) info.buckets.push_back(b.ToString());
+  log->info("{} executables ready in {:.3f} s", engine->stats().executables, info.total_seconds);
   return info;
 }
 
@@ -94,12 +85,12 @@ int Main(int argc, char** argv) {
             lam::engine::family_name(mi.config.family), mi.config.layers, mi.embedding_dim,
             mi.config.max_tokens, mi.fingerprint);
   sd_notify(0, "STATUS=warming up");
-  auto warm = Warmup(engine->get(), config);
+  auto warm = Warmup(engine->get());
   if (!warm.ok()) {
     log->critical("warmup failed: {}", warm.status().ToString());
     return 1;
   }
-  log->info("warmup done: {} buckets in {:.3f} s", warm->lengths.size(), warm->total_seconds);
+  log->info("warmup done: {} buckets in {:.3f} s", warm->buckets.size(), warm->total_seconds);
 
   lam::server::Server server(config, engine->get(), std::move(warm.value()));
   st = server.Start();
@@ -109,7 +100,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   log->info("serving on {}", config.socket);
-  sd_notifyf(0, "READY=1\nSTATUS=serving %s (%s)", mi.name.c_str(), config.backend.c_str());
+  sd_notifyf(0, "READY=1\nSTATUS=serving %s (%s)", mi.name.c_str(), (*engine)->backend_name());
   const int rc = server.Run();
   log->info("exiting with status {}", rc);
   return rc;

@@ -121,7 +121,6 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     c->socket_mode = static_cast<uint32_t>(m);
     return Status::Ok();
   }
-  if (key == "warmup_max_tokens") return SetUnsigned(&c->warmup_max_tokens, key, value, 1u << 24);
   if (key == "shutdown_timeout_ms") return SetUnsigned(&c->shutdown_timeout_ms, key, value, 86'400'000);
   return Status(LAM_STATUS_INVALID_ARG, "unknown config key '" + raw_key + "'");
 }
@@ -213,7 +212,6 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --allow-group NAME           group whose members may connect (default lam)
   --allow-uids U1,U2           extra uids that may connect (root and lamd's own uid always may)
   --socket-mode OCTAL          permissions of the socket (default 0660)
-  --warmup-max-tokens N        warm every bucket up to this length before READY (default 512)
   --shutdown-timeout-ms N      SIGTERM: longest wait for in-flight work (default 30000)
   --version, --help
 )";

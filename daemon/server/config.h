@@ -37,7 +37,6 @@ struct Config {
   std::vector<uint32_t> allow_uids;        // extra uids allowed
   uint32_t socket_mode = 0660;
   // Lifecycle.
-  uint32_t warmup_max_tokens = 512;        // warm every bucket up to this length
   uint32_t shutdown_timeout_ms = 30000;    // SIGTERM: longest wait for in-flight work
 };
 

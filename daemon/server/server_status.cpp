@@ -23,7 +23,7 @@ std::string Server::StatusJson() {
       {"pid", static_cast<int64_t>(::getpid())},
       {"uptime_in_seconds", (shm::MonotonicNs() - start_ns_) / 1000000000},
       {"socket", config_.socket},
-      {"backend", config_.backend},
+      {"backend", engine_->backend_name()},
       {"state", draining_ ? "draining" : "serving"},
       {"daemon_epoch", epoch_},
       {"polling_us", config_.polling_us},
@@ -114,15 +114,17 @@ std::string Server::StatusJson() {
       {"ring_nops_total", counters_.nop_total.load()},
       {"by_status", by},
   };
-  json warmed = json::array();
-  for (size_t i = 0; i < warmup_.lengths.size(); ++i) {
-    warmed.push_back({{"length", warmup_.lengths[i]}, {"seconds", warmup_.seconds[i]}});
-  }
+  const engine::EngineStats es = engine_->stats();
   j["executables"] = {
-      {"backend", config_.backend},
-      {"warmed_buckets", warmup_.lengths.size()},
+      {"backend", engine_->backend_name()},
+      {"engine_buckets", warmup_.buckets},
+      {"resident_executables", es.executables},
+      {"resident_bytes", es.executable_bytes},
+      {"compiles_total", es.compiles},
+      {"hits_total", es.hits},
+      {"runs_total", es.runs},
+      {"compile_seconds_total", es.compile_seconds},
       {"warmup_seconds", warmup_.total_seconds},
-      {"warmup", warmed},
   };
   return j.dump();
 }

@@ -25,8 +25,7 @@ struct Counters {
 
 // What warmup did before the daemon reported ready.
 struct WarmupInfo {
-  std::vector<uint32_t> lengths;     // bucket lengths warmed
-  std::vector<double> seconds;       // time per warmed bucket
+  std::vector<std::string> buckets;  // engine buckets compiled ("64x512")
   double total_seconds = 0;
 };
 

@@ -56,7 +56,7 @@ static void sleep_ms(long ms) {
 
 int main(int argc, char** argv) {
   char model[4096], sock[4096];
-  char* mk_argv[8];
+  char* mk_argv[9];
   char* lamd_argv[12];
   pid_t mk, lamd;
   int st = 0, i;
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
   snprintf(sock, sizeof sock, "%s/lamd.sock", argv[3]);
 
   mk_argv[0] = argv[2]; mk_argv[1] = "--variant"; mk_argv[2] = "f128"; mk_argv[3] = "--seed";
-  mk_argv[4] = "1"; mk_argv[5] = "--out"; mk_argv[6] = model; mk_argv[7] = NULL;
+  mk_argv[4] = "1"; mk_argv[5] = "--out"; mk_argv[6] = model; mk_argv[7] = "--force"; mk_argv[8] = NULL;
   mk = spawn(mk_argv);
   waitpid(mk, &st, 0);
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   }
   lamd_argv[0] = argv[1]; lamd_argv[1] = "--model"; lamd_argv[2] = model; lamd_argv[3] = "--socket";
   lamd_argv[4] = sock; lamd_argv[5] = "--backend"; lamd_argv[6] = "cpu"; lamd_argv[7] = "--log-level";
-  lamd_argv[8] = "warning"; lamd_argv[9] = "--warmup-max-tokens"; lamd_argv[10] = "16"; lamd_argv[11] = NULL;
+  lamd_argv[8] = "warning"; lamd_argv[9] = NULL;
   lamd = spawn(lamd_argv);
 
   /* Library facts that need no daemon. */

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+// The batching scheduler against a deterministic fake engine.
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "shm/frame_io.h"
+#include "support/fake_engine.h"
+
+namespace lam::scheduler {
+namespace {
+
+using lam::testing::FakeEngine;
+using namespace std::chrono_literals;
+
+class CollectingSink : public CompletionSink {
+ public:
+  void OnComplete(std::unique_ptr<Request> r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_.push_back(std::move(r));
+    cv_.notify_all();
+  }
+  // Waits until `n` completions arrived (or 10 s).
+  bool WaitFor(size_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return done_.size() >= n; });
+  }
+  std::vector<std::unique_ptr<Request>> Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::move(done_);
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Request>> done_;
+};
+
+// A request of sequences with the given lengths; ids start at `first` and count up.
+std::unique_ptr<Request> MakeRequest(uint64_t client, uint64_t ticket, std::vector<uint32_t> lengths,
+                                     int32_t first = 1, int64_t deadline_ns = 0) {
+  auto r = std::make_unique<Request>();
+  r->client_id = client;
+  r->ticket = ticket;
+  r->deadline_ns = deadline_ns;
+  r->offsets.push_back(0);
+  int32_t id = first;
+  for (uint32_t len : lengths) {
+    for (uint32_t j = 0; j < len; ++j) r->tokens.push_back(id++ % 1000);
+    r->offsets.push_back(static_cast<uint32_t>(r->tokens.size()));
+  }
+  return r;
+}
+
+void ExpectMatchesReference(const FakeEngine& engine, const Request& r) {
+  const int dim = engine.info().embedding_dim;
+  ASSERT_EQ(r.status, LAM_STATUS_OK) << r.message;
+  ASSERT_EQ(r.output.size(), r.n_seqs() * dim);
+  std::vector<float> want(dim);
+  for (size_t i = 0; i < r.n_seqs(); ++i) {
+    engine::TokenSpan s{r.tokens.data() + r.offsets[i], r.offsets[i + 1] - r.offsets[i]};
+    engine.Reference(s, want.data());
+    EXPECT_EQ(std::memcmp(want.data(), r.output.data() + i * dim, dim * sizeof(float)), 0) << "sequence " << i;
+  }
+}
+
+TEST(SchedulerTest, DefaultBucketsArePowersOfTwoUpToTheModelMaximum) {
+  EXPECT_EQ(DefaultBuckets(512), (std::vector<uint32_t>{16, 32, 64, 128, 256, 512}));
+  EXPECT_EQ(DefaultBuckets(100), (std::vector<uint32_t>{16, 32, 64, 100}));
+}
+
+TEST(SchedulerTest, EverySequenceGetsItsOwnEmbeddingWhateverItsBatchMates) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 2000;
+  Scheduler s(&engine, o, &sink);
+  for (uint64_t t = 0; t < 20; ++t) {
+    auto r = MakeRequest(t % 3, t, {static_cast<uint32_t>(1 + t), 5, static_cast<uint32_t>(40 + t)}, static_cast<int32_t>(t * 13));
+    ASSERT_TRUE(s.Submit(r).ok());
+  }
+  ASSERT_TRUE(sink.WaitFor(20));
+  for (const auto& r : sink.Take()) ExpectMatchesReference(engine, *r);
+}
+
+TEST(SchedulerTest, FullBucketRunsBeforeTheDelayExpires) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 10'000'000;  // 10 s: only a full batch can run
+  o.max_batch_sequences = 8;
+  Scheduler s(&engine, o, &sink);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (uint64_t t = 0; t < 8; ++t) {
+    auto r = MakeRequest(1, t, {4});
+    ASSERT_TRUE(s.Submit(r).ok());
+  }
+  ASSERT_TRUE(sink.WaitFor(8));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(engine.batch_sizes(), (std::vector<size_t>{8}));
+}
+
+TEST(SchedulerTest, PartialBucketRunsAfterTheMaximumDelay) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 30'000;
+  Scheduler s(&engine, o, &sink);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = MakeRequest(1, 1, {4, 4});
+  ASSERT_TRUE(s.Submit(r).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 25ms);
+  EXPECT_EQ(engine.batch_sizes(), (std::vector<size_t>{2}));
+}
+
+TEST(SchedulerTest, SequencesAreGroupedByLengthClass) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 20'000;
+  o.buckets = {16, 512};
+  Scheduler s(&engine, o, &sink);
+  auto r = MakeRequest(1, 1, {3, 300, 5, 400, 7});
+  ASSERT_TRUE(s.Submit(r).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  auto sizes = engine.batch_sizes();
+  std::sort(sizes.begin(), sizes.end());
+  EXPECT_EQ(sizes, (std::vector<size_t>{2, 3}));
+  ExpectMatchesReference(engine, *sink.Take()[0]);
+}
+
+TEST(SchedulerTest, TokenBudgetCapsABatchButALongSequenceStillRunsAlone) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  o.token_budget = 100;
+  o.buckets = {512};
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 20;  // let the queue fill behind the first batch
+  for (uint64_t t = 0; t < 6; ++t) {
+    auto r = MakeRequest(1, t, {t == 0 ? 300u : 40u});
+    ASSERT_TRUE(s.Submit(r).ok());
+  }
+  ASSERT_TRUE(sink.WaitFor(6));
+  for (size_t tokens : engine.batch_tokens()) EXPECT_TRUE(tokens <= 100 || tokens == 300) << tokens;
+}
+
+TEST(SchedulerTest, RoundRobinKeepsAFloodingClientFromStarvingAnother) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  o.max_batch_sequences = 4;
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 30;
+  // A blocker occupies the worker while both clients queue up.
+  auto blocker = MakeRequest(9, 0, {4}, 900);
+  ASSERT_TRUE(s.Submit(blocker).ok());
+  std::this_thread::sleep_for(10ms);
+  auto flood = MakeRequest(1, 1, std::vector<uint32_t>(40, 4), 100);  // client 1: 40 sequences
+  ASSERT_TRUE(s.Submit(flood).ok());
+  auto small = MakeRequest(2, 2, {4, 4}, 500);  // client 2: 2 sequences, submitted later
+  ASSERT_TRUE(s.Submit(small).ok());
+  ASSERT_TRUE(sink.WaitFor(3));
+  // Client 2's sequences (first ids 500, 504) ran in the first batch after the blocker.
+  const auto ids = engine.first_ids();
+  ASSERT_GE(ids.size(), 5u);
+  std::vector<int32_t> second_batch(ids.begin() + 1, ids.begin() + 5);
+  EXPECT_NE(std::find(second_batch.begin(), second_batch.end(), 500), second_batch.end());
+  EXPECT_NE(std::find(second_batch.begin(), second_batch.end(), 504), second_batch.end());
+}
+
+TEST(SchedulerTest, FullQueueAnswersOverloadedAndKeepsTheRequestWithTheCaller) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 10'000'000;
+  o.max_queued_sequences = 10;
+  o.max_batch_sequences = 64;
+  Scheduler s(&engine, o, &sink);
+  auto a = MakeRequest(1, 1, std::vector<uint32_t>(8, 2));
+  ASSERT_TRUE(s.Submit(a).ok());
+  auto b = MakeRequest(1, 2, std::vector<uint32_t>(3, 2));
+  Status st = s.Submit(b);
+  EXPECT_EQ(st.code(), LAM_STATUS_OVERLOADED);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(s.GetStats().overloaded_requests, 1u);
+  EXPECT_EQ(s.GetStats().queued_sequences, 8u);
+}
+
+TEST(SchedulerTest, ExpiredRequestIsDroppedBeforeCompute) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 100;
+  auto blocker = MakeRequest(1, 1, {4}, 1);
+  ASSERT_TRUE(s.Submit(blocker).ok());
+  std::this_thread::sleep_for(10ms);
+  const int64_t deadline = shm::MonotonicNs() + 20'000'000;  // 20 ms, blocker takes 100 ms
+  auto late = MakeRequest(2, 2, {4, 4}, 700, deadline);
+  ASSERT_TRUE(s.Submit(late).ok());
+  ASSERT_TRUE(sink.WaitFor(2));
+  auto done = sink.Take();
+  const auto& expired = done[0]->ticket == 2 ? done[0] : done[1];
+  EXPECT_EQ(expired->status, LAM_STATUS_DEADLINE_EXCEEDED);
+  EXPECT_TRUE(expired->output.empty());
+  const auto ids = engine.first_ids();
+  EXPECT_EQ(std::find(ids.begin(), ids.end(), 700), ids.end()) << "expired sequence was computed";
+  EXPECT_EQ(s.GetStats().deadline_dropped_requests, 1u);
+}
+
+TEST(SchedulerTest, CancelledClientsRequestsNeverCompleteOrCompute) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 50;
+  auto blocker = MakeRequest(1, 1, {4}, 1);
+  ASSERT_TRUE(s.Submit(blocker).ok());
+  std::this_thread::sleep_for(10ms);
+  auto gone = MakeRequest(2, 2, {4, 4, 4}, 300);
+  ASSERT_TRUE(s.Submit(gone).ok());
+  s.CancelClient(2);
+  EXPECT_EQ(s.GetStats().queued_sequences, 0u);
+  ASSERT_TRUE(sink.WaitFor(1));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(sink.count(), 1u);
+  const auto ids = engine.first_ids();
+  EXPECT_EQ(std::find(ids.begin(), ids.end(), 300), ids.end());
+  EXPECT_TRUE(s.Idle());
+}
+
+TEST(SchedulerTest, EngineFailureFailsTheBatchAndTheSchedulerGoesOn) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  Scheduler s(&engine, o, &sink);
+  engine.fail_next = true;
+  auto a = MakeRequest(1, 1, {4});
+  ASSERT_TRUE(s.Submit(a).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  auto first = sink.Take();
+  EXPECT_EQ(first[0]->status, LAM_STATUS_BACKEND_FAILED);
+  auto b = MakeRequest(1, 2, {4});
+  ASSERT_TRUE(s.Submit(b).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  ExpectMatchesReference(engine, *sink.Take()[0]);
+  EXPECT_EQ(s.GetStats().engine_failures, 1u);
+}
+
+TEST(SchedulerTest, ShutdownFinishesQueuedWorkAndRefusesNewWork) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 10'000'000;
+  Scheduler s(&engine, o, &sink);
+  for (uint64_t t = 0; t < 5; ++t) {
+    auto r = MakeRequest(1, t, {3});
+    ASSERT_TRUE(s.Submit(r).ok());
+  }
+  s.Shutdown();
+  EXPECT_EQ(sink.count(), 5u);
+  auto r = MakeRequest(1, 9, {3});
+  EXPECT_EQ(s.Submit(r).code(), LAM_STATUS_CANCELLED);
+}
+
+TEST(SchedulerTest, StatsCountBatchesAndWaits) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 5000;
+  Scheduler s(&engine, o, &sink);
+  auto r = MakeRequest(1, 1, {4, 4, 4});
+  ASSERT_TRUE(s.Submit(r).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  const Stats st = s.GetStats();
+  EXPECT_EQ(st.batches_total, 1u);
+  EXPECT_EQ(st.sequences_total, 3u);
+  EXPECT_EQ(st.tokens_total, 12u);
+  EXPECT_EQ(st.batch_histogram[1], 1u);  // 2-3
+  EXPECT_GE(st.wait_p50_us, 4000);
+}
+
+}  // namespace
+}  // namespace lam::scheduler

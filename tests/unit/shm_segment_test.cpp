@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+// Sealed memfd segments, their layout, and the session that lays them out.
+#include "shm/memfd_region.h"
+
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <set>
+#include <string>
+
+#include "server/session.h"
+#include "shm/shm_abi.h"
+
+namespace lam::shm {
+namespace {
+
+std::set<std::string> DevShmEntries() {
+  std::set<std::string> names;
+  if (DIR* d = ::opendir("/dev/shm")) {
+    while (dirent* e = ::readdir(d)) names.insert(e->d_name);
+    ::closedir(d);
+  }
+  return names;
+}
+
+TEST(ShmSegmentTest, MemfdIsSealedAgainstShrinkAndGrow) {
+  UniqueFd fd;
+  std::string err;
+  MemfdRegion r = MemfdRegion::Create("test", 1 << 20, &fd, &err);
+  ASSERT_NE(r.data(), nullptr) << err;
+  EXPECT_EQ(r.size(), 1u << 20);
+  EXPECT_TRUE(MemfdRegion::IsSealed(fd.get()));
+  EXPECT_NE(::ftruncate(fd.get(), 4096), 0) << "shrinking must be refused";
+  EXPECT_NE(::ftruncate(fd.get(), 2 << 20), 0) << "growing must be refused";
+  EXPECT_NE(::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE), 0) << "seals themselves are sealed";
+  EXPECT_EQ(MemfdRegion::FdSize(fd.get()), 1 << 20);
+  EXPECT_EQ(::fcntl(fd.get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+}
+
+TEST(ShmSegmentTest, TwoMappingsOfOneMemfdShareBytes) {
+  UniqueFd fd;
+  std::string err;
+  MemfdRegion a = MemfdRegion::Create("test", 65536, &fd, &err);
+  ASSERT_NE(a.data(), nullptr) << err;
+  MemfdRegion b = MemfdRegion::Map(fd.get(), 65536, &err);
+  ASSERT_NE(b.data(), nullptr) << err;
+  ASSERT_NE(a.data(), b.data());
+  a.data()[1234] = 77;
+  EXPECT_EQ(b.data()[1234], 77);
+}
+
+TEST(ShmSegmentTest, NothingAppearsInDevShm) {
+  const auto before = DevShmEntries();
+  {
+    UniqueFd fd;
+    std::string err;
+    MemfdRegion r = MemfdRegion::Create("lamd-client", 1 << 20, &fd, &err);
+    ASSERT_NE(r.data(), nullptr);
+    EXPECT_EQ(DevShmEntries(), before);
+  }
+  EXPECT_EQ(DevShmEntries(), before);
+}
+
+TEST(ShmSegmentTest, LayoutRegionsAreOrderedAlignedAndInside) {
+  const SegmentLayout l = ComputeLayout(256, 256, 16 << 20);
+  EXPECT_EQ(l.sq_offset % 4096, 0u);
+  EXPECT_EQ(l.cq_offset % 4096, 0u);
+  EXPECT_EQ(l.arena_offset % 4096, 0u);
+  EXPECT_GE(l.sq_offset, sizeof(SegmentHeader));
+  EXPECT_GE(l.cq_offset, l.sq_offset + kRingCtlSize + 256 * sizeof(SubmitDesc));
+  EXPECT_GE(l.arena_offset, l.cq_offset + kRingCtlSize + 256 * sizeof(CompletionDesc));
+  EXPECT_EQ(l.segment_size, l.arena_offset + l.arena_size);
+}
+
+TEST(ShmSegmentTest, SessionWritesAConsistentHeader) {
+  server::SessionParams p;
+  p.client_id = 7;
+  p.daemon_epoch = 0xabcdef;
+  p.ring_entries = 64;
+  p.arena_bytes = 1 << 20;
+  p.embedding_dim = 384;
+  auto s = server::ClientSession::Create(p);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const SegmentHeader* h = (*s)->header();
+  EXPECT_TRUE(HeaderIsConsistent(*h, (*s)->segment_size()));
+  EXPECT_EQ(h->magic, kSegmentMagic);
+  EXPECT_EQ(h->proto_major, kShmProtoMajor);
+  EXPECT_EQ(h->client_id, 7u);
+  EXPECT_EQ(h->daemon_epoch, 0xabcdefu);
+  EXPECT_EQ(h->sq_entries, 64u);
+  EXPECT_EQ(h->embedding_dim, 384u);
+  EXPECT_EQ(h->arena_size, 1u << 20);
+  EXPECT_TRUE(MemfdRegion::IsSealed((*s)->memfd()));
+  SegmentHeader* mut = (*s)->header();
+  mut->arena_size += 4096;
+  EXPECT_FALSE(HeaderIsConsistent(*mut, (*s)->segment_size()));
+  mut->arena_size -= 4096;
+}
+
+TEST(ShmSegmentTest, SessionHoldsSubmissionsBackWhenTheCompletionRingHasNoRoom) {
+  server::SessionParams p;
+  p.ring_entries = 4;
+  p.arena_bytes = 65536;
+  auto made = server::ClientSession::Create(p);
+  ASSERT_TRUE(made.ok());
+  auto& s = *made;
+  char* base = reinterpret_cast<char*>(s->header());
+  SpscRing<SubmitDesc> sq(reinterpret_cast<RingCtl*>(base + s->header()->sq_offset), 4);
+  for (uint64_t i = 0; i < 4; ++i) {
+    SubmitDesc d{};
+    d.ticket = i;
+    ASSERT_TRUE(sq.Push(d));
+  }
+  SubmitDesc d;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(s->TakeSubmission(&d));
+    s->MarkInFlight();
+  }
+  ASSERT_TRUE(sq.Push(SubmitDesc{}));
+  EXPECT_FALSE(s->TakeSubmission(&d)) << "4 in flight fill the 4-slot completion ring";
+  EXPECT_TRUE(s->sq_blocked.load());
+  CompletionDesc c{};
+  ASSERT_TRUE(s->Complete(c, nullptr, 0, /*from_scheduler=*/true));
+  EXPECT_FALSE(s->TakeSubmission(&d)) << "the completion occupies the slot until the client reads it";
+  SpscRing<CompletionDesc> cq(reinterpret_cast<RingCtl*>(base + s->header()->cq_offset), 4);
+  CompletionDesc out;
+  ASSERT_TRUE(cq.Pop(&out));
+  EXPECT_TRUE(s->TakeSubmission(&d));
+}
+
+}  // namespace
+}  // namespace lam::shm
