@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// The engine against the float64 reference: every golden sequence of every variant, alone and
+// in one ragged batch (file order and reversed). Tolerances per embedding: cosine >= 0.99999
+// and relative error max_i |engine_i - ref_i| / max_i |ref_i| <= 1e-4. On the CPU backend a
+// sequence's embedding must also be bitwise the same alone and in any batch (engine.h).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "support/golden_data.h"
+
+namespace lam::golden {
+namespace {
+
+constexpr double kMinCosine = 0.99999;
+constexpr double kMaxRelErr = 1e-4;
+constexpr int kDim = 384;
+
+class GoldenEngineTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    std::string err;
+    auto g = ReadGoldenFile(GoldenDir() + "/" + GetParam() + ".json", &err);
+    ASSERT_TRUE(g.has_value()) << err;
+    golden_ = std::move(*g);
+    auto e = engine::Engine::Open(golden_.model_dir, engine::EngineOptions{});
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(e.value());
+  }
+
+  std::vector<const GoldenCase*> Valid() const {
+    std::vector<const GoldenCase*> v;
+    for (const auto& c : golden_.cases) {
+      if (c.expect_error.empty()) v.push_back(&c);
+    }
+    return v;
+  }
+
+  // Checks out[i] against cases[i]; returns the worst agreement seen.
+  void CheckAll(const std::vector<const GoldenCase*>& cases, const std::vector<float>& out,
+                const char* how) {
+    Agreement worst{1.0, 0.0};
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const Agreement a = Compare(out.data() + i * kDim, cases[i]->embedding);
+      EXPECT_GE(a.cosine, kMinCosine) << GetParam() << " " << how << " L=" << cases[i]->length;
+      EXPECT_LE(a.rel_err, kMaxRelErr) << GetParam() << " " << how << " L=" << cases[i]->length;
+      worst.cosine = std::min(worst.cosine, a.cosine);
+      worst.rel_err = std::max(worst.rel_err, a.rel_err);
+    }
+    std::printf("[golden] %s %s: %zu sequences, min cosine %.9f, max rel err %.3e\n", GetParam(),
+                how, cases.size(), worst.cosine, worst.rel_err);
+  }
+
+  GoldenFile golden_;
+  std::unique_ptr<engine::Engine> engine_;
+};
+
+TEST_P(GoldenEngineTest, ServesTheGoldenModelAsItsVariant) {
+  const engine::ModelConfig& c = engine_->info().config;
+  EXPECT_STREQ(engine::family_name(c.family), golden_.family.c_str());
+  if (!golden_.variant.empty()) {
+    EXPECT_STREQ(engine::variant_name(c.variant), golden_.variant.c_str());
+  }
+  EXPECT_EQ(c.max_tokens, golden_.max_tokens);
+  EXPECT_EQ(engine_->info().embedding_dim, kDim);
+}
+
+TEST_P(GoldenEngineTest, EachSequenceAloneMatchesTheReference) {
+  const auto cases = Valid();
+  ASSERT_FALSE(cases.empty());
+  std::vector<float> out(cases.size() * kDim);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const engine::TokenSpan span{cases[i]->ids.data(), cases[i]->ids.size()};
+    const Status st = engine_->Embed({&span, 1}, out.data() + i * kDim);
+    ASSERT_TRUE(st.ok()) << "L=" << cases[i]->length << ": " << st.ToString();
+  }
+  CheckAll(cases, out, "alone");
+}
+
+TEST_P(GoldenEngineTest, RaggedBatchesMatchTheReferenceAndTheSingleResultsBitwise) {
+  auto cases = Valid();
+  std::vector<float> alone(cases.size() * kDim);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const engine::TokenSpan span{cases[i]->ids.data(), cases[i]->ids.size()};
+    ASSERT_TRUE(engine_->Embed({&span, 1}, alone.data() + i * kDim).ok());
+  }
+  for (bool reversed : {false, true}) {
+    std::vector<size_t> order(cases.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = reversed ? order.size() - 1 - i : i;
+    std::vector<engine::TokenSpan> batch;
+    std::vector<const GoldenCase*> batch_cases;
+    for (size_t i : order) {
+      batch.push_back({cases[i]->ids.data(), cases[i]->ids.size()});
+      batch_cases.push_back(cases[i]);
+    }
+    std::vector<float> out(batch.size() * kDim);
+    const Status st = engine_->Embed(batch, out.data());
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    CheckAll(batch_cases, out, reversed ? "batch-reversed" : "batch");
+    if (engine_->backend_name() == std::string("cpu")) {
+      for (size_t j = 0; j < order.size(); ++j) {
+        EXPECT_TRUE(std::equal(out.begin() + j * kDim, out.begin() + (j + 1) * kDim,
+                               alone.begin() + order[j] * kDim))
+            << GetParam() << " L=" << cases[order[j]]->length
+            << ": batched result differs from the single-sequence result";
+      }
+    }
+  }
+}
+
+TEST_P(GoldenEngineTest, SequencesOverMaxTokensAreRefused) {
+  for (const auto& c : golden_.cases) {
+    if (c.expect_error.empty()) continue;
+    const engine::TokenSpan span{c.ids.data(), c.ids.size()};
+    std::vector<float> out(kDim);
+    const Status st = engine_->Embed({&span, 1}, out.data());
+    EXPECT_EQ(st.code(), LAM_STATUS_SEQUENCE_TOO_LONG) << "L=" << c.length << ": " << st.ToString();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, GoldenEngineTest,
+                         ::testing::Values("f128", "r64t", "r32", "bert"));
+
+}  // namespace
+}  // namespace lam::golden
