@@ -5,10 +5,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unordered_map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
+#include <xxhash.h>
 
 #include "tokenizer/unicode_props.h"
 #include "tokenizer/utf8.h"
@@ -16,12 +16,46 @@
 namespace lam::tokenizer {
 namespace {
 
-// Heterogeneous lookup: find pieces by string_view without building a std::string.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+// Open-addressing table from piece text to id, pointing into the vocabulary's strings. Lookups
+// are the hot loop of WordPiece (a word of n characters can cost n probes), so it stores the full
+// hash next to the key and compares bytes only when the hashes agree.
+class PieceTable {
+ public:
+  void Reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+  }
+  // `key` must outlive the table. A later insertion of the same key wins, as in HF.
+  void Insert(std::string_view key, int32_t id) {
+    const uint64_t h = XXH3_64bits(key.data(), key.size());
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (s.id < 0 || (s.hash == h && s.key == key)) {
+        s = Slot{h, key, id};
+        return;
+      }
+    }
+  }
+  int32_t Find(std::string_view key) const {
+    const uint64_t h = XXH3_64bits(key.data(), key.size());
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.id < 0) return -1;
+      if (s.hash == h && s.key == key) return s.id;
+    }
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    std::string_view key;
+    int32_t id = -1;
+  };
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
 };
-using PieceMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 constexpr std::string_view kContinuation = "##";
 
@@ -47,8 +81,8 @@ Scratch& ThreadScratch() {
 struct WordPieceTokenizer::Impl {
   TokenizerOptions options;
   std::vector<std::string> vocab;
-  PieceMap initial;       // word-initial pieces
-  PieceMap continuation;  // "##x" pieces, keyed by "x"
+  PieceTable initial;       // word-initial pieces
+  PieceTable continuation;  // "##x" pieces, keyed by "x"
   size_t max_initial_chars = 0;
   size_t max_continuation_chars = 0;
   int32_t unk = -1, cls = -1, sep = -1, pad = -1;
@@ -89,17 +123,14 @@ void WordPieceTokenizer::Impl::WordPieces(const Scratch& s, std::vector<int32_t>
   const size_t mark = out->size();
   size_t start = 0;
   while (start < nchars) {
-    const PieceMap& map = start == 0 ? initial : continuation;
+    const PieceTable& table = start == 0 ? initial : continuation;
     const size_t longest = start == 0 ? max_initial_chars : max_continuation_chars;
     size_t end = std::min(nchars, start + longest);
     int32_t id = -1;
     for (; end > start; --end) {
       const std::string_view piece(s.word.data() + s.bounds[start], s.bounds[end] - s.bounds[start]);
-      auto it = map.find(piece);
-      if (it != map.end()) {
-        id = it->second;
-        break;
-      }
+      id = table.Find(piece);
+      if (id >= 0) break;
     }
     if (id < 0) {
       // No cover of the whole word: the word is one [UNK].
@@ -116,10 +147,23 @@ void WordPieceTokenizer::Impl::WordPieces(const Scratch& s, std::vector<int32_t>
 
 void WordPieceTokenizer::Impl::EncodeSegment(const char32_t* cps, size_t n, Scratch& s,
                                              std::vector<int32_t>* out, size_t budget) const {
-  // 1. Cleanup and CJK spacing.
+  // 1. Cleanup and CJK spacing. Below U+00C0, NFD and mark removal change nothing and lowercasing
+  // is ASCII, so text made only of such characters is finished in this one pass.
   s.cleaned.clear();
+  bool simple = true;
+  const bool lower = options.do_lower_case;
   for (size_t i = 0; i < n; ++i) {
     const char32_t c = cps[i];
+    if (c < 0xC0) {
+      if (IsDroppedChar(c)) continue;
+      if (IsWhitespaceChar(c)) {
+        s.cleaned.push_back(' ');
+      } else {
+        s.cleaned.push_back(lower && c >= 'A' && c <= 'Z' ? c + 32 : c);
+      }
+      continue;
+    }
+    simple = false;
     if (IsDroppedChar(c)) continue;
     if (IsWhitespaceChar(c)) {
       s.cleaned.push_back(' ');
@@ -132,14 +176,15 @@ void WordPieceTokenizer::Impl::EncodeSegment(const char32_t* cps, size_t n, Scra
     }
   }
   // 2. Accent stripping (NFD, drop Mn), then lowercasing, in the order tokenizers applies them.
+  // (Lowercasing again what step 1 lowercased is harmless.)
   const std::vector<char32_t>* src = &s.cleaned;
-  if (options.strip_accents) {
+  if (!simple && options.strip_accents) {
     s.decomposed.clear();
     AppendNfd(s.cleaned.data(), s.cleaned.size(), &s.decomposed, &s.utf16);
     std::erase_if(s.decomposed, [](char32_t c) { return IsNonspacingMark(c); });
     src = &s.decomposed;
   }
-  if (options.do_lower_case) {
+  if (!simple && lower) {
     s.normalized.clear();
     for (char32_t c : *src) AppendLowercase(c, &s.normalized);
     src = &s.normalized;
@@ -185,45 +230,48 @@ Result<WordPieceTokenizer> WordPieceTokenizer::FromVocab(std::vector<std::string
   if (options.max_input_chars_per_word == 0) {
     return Status(LAM_STATUS_INVALID_ARG, "max_input_chars_per_word must be positive");
   }
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
   std::vector<char32_t> check;
   for (size_t id = 0; id < vocab.size(); ++id) {
-    const std::string& tok = vocab[id];
-    if (Status st = DecodeUtf8(tok, &check); !st.ok()) {
+    if (Status st = DecodeUtf8(vocab[id], &check); !st.ok()) {
       return Status(LAM_STATUS_MODEL_INVALID,
                     "vocabulary entry " + std::to_string(id) + ": " + st.message());
     }
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->vocab = std::move(vocab);  // the tables point into these strings: fill them after the move
+  impl->initial.Reserve(impl->vocab.size());
+  impl->continuation.Reserve(impl->vocab.size());
+  for (size_t id = 0; id < impl->vocab.size(); ++id) {
+    const std::string_view tok = impl->vocab[id];
     const auto i = static_cast<int32_t>(id);
-    // As in HF, a later duplicate entry wins.
     if (tok.size() > kContinuation.size() && tok.starts_with(kContinuation)) {
-      std::string rest = tok.substr(kContinuation.size());
+      const std::string_view rest = tok.substr(kContinuation.size());
       impl->max_continuation_chars = std::max(impl->max_continuation_chars, CountCodePoints(rest));
-      impl->continuation.insert_or_assign(std::move(rest), i);
+      impl->continuation.Insert(rest, i);
     }
     if (!tok.empty()) {
       impl->max_initial_chars = std::max(impl->max_initial_chars, CountCodePoints(tok));
-      impl->initial.insert_or_assign(tok, i);
+      impl->initial.Insert(tok, i);
     }
   }
-  impl->vocab = std::move(vocab);
   auto require = [&](const std::string& name, int32_t* id) -> Status {
-    auto it = impl->initial.find(name);
-    if (it == impl->initial.end()) {
+    const int32_t found = impl->initial.Find(name);
+    if (found < 0) {
       return Status(LAM_STATUS_MODEL_INVALID,
                     "special token \"" + name + "\" is not in the tokenizer vocabulary");
     }
-    *id = it->second;
-    impl->specials.emplace_back(Decode(name), it->second);
+    *id = found;
+    impl->specials.emplace_back(Decode(name), found);
     return Status::Ok();
   };
   LAM_RETURN_IF_ERROR(require(options.unk_token, &impl->unk));
   LAM_RETURN_IF_ERROR(require(options.cls_token, &impl->cls));
   LAM_RETURN_IF_ERROR(require(options.sep_token, &impl->sep));
   LAM_RETURN_IF_ERROR(require(options.pad_token, &impl->pad));
-  if (auto it = impl->initial.find(options.mask_token);
-      !options.mask_token.empty() && it != impl->initial.end()) {
-    impl->specials.emplace_back(Decode(options.mask_token), it->second);
+  if (const int32_t mask = impl->initial.Find(options.mask_token);
+      !options.mask_token.empty() && mask >= 0) {
+    impl->specials.emplace_back(Decode(options.mask_token), mask);
   }
   // Leftmost-longest matching, as HF's added-token splitter does.
   std::stable_sort(impl->specials.begin(), impl->specials.end(),
@@ -330,6 +378,9 @@ Status WordPieceTokenizer::EncodeAppend(std::string_view text, size_t max_length
   }
   if (seg < n && out->size() < budget) im.EncodeSegment(cps + seg, n - seg, s, out, budget);
   out->push_back(im.sep);
+  // One huge text should not pin its working memory to this thread for good.
+  constexpr size_t kKeepCodePoints = size_t{1} << 20;
+  if (s.text.capacity() > kKeepCodePoints) s = Scratch();
   return Status::Ok();
 }
 
@@ -364,8 +415,7 @@ std::string_view WordPieceTokenizer::token(int32_t id) const {
 }
 
 int32_t WordPieceTokenizer::token_id(std::string_view tok) const {
-  auto it = impl_->initial.find(tok);
-  return it == impl_->initial.end() ? -1 : it->second;
+  return impl_->initial.Find(tok);
 }
 
 }  // namespace lam::tokenizer
