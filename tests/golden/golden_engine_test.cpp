@@ -28,6 +28,11 @@ class GoldenEngineTest : public ::testing::TestWithParam<const char*> {
     ASSERT_TRUE(g.has_value()) << err;
     golden_ = std::move(*g);
     auto e = engine::Engine::Open(golden_.model_dir, engine::EngineOptions{});
+    if (e.status().code() == LAM_STATUS_UNSUPPORTED) {
+      // A family the backend does not implement yet is reported, not failed; the test runs
+      // by itself once Engine::Open accepts the model.
+      GTEST_SKIP() << e.status().ToString();
+    }
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(e.value());
   }
