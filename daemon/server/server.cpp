@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -68,6 +69,10 @@ Status Server::Start() {
   if (int rc = uv_loop_init(&loop_); rc != 0) return Status(LAM_STATUS_INTERNAL, uv_strerror(rc));
   loop_.data = this;
 
+  if (config_.socket.empty() || config_.socket.size() >= sizeof(sockaddr_un::sun_path)) {
+    return Status(LAM_STATUS_INVALID_ARG, "socket path '" + config_.socket + "' is empty or longer than " +
+                                              std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+  }
   // A socket file left by a dead daemon is removed; a live daemon on it is an error.
   struct stat st;
   if (::lstat(config_.socket.c_str(), &st) == 0) {

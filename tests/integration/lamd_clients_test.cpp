@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: MIT
+// lamd with real client processes: concurrency with bitwise results, clients killed at random
+// moments, the daemon killed under waiting clients, SIGTERM draining, and peer credentials.
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "integration/support/lamd_harness.h"
+#include "shm/frame_io.h"
+#include "integration/support/reference_pool.h"
+
+namespace lam::itest {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::set<std::string> DevShm() {
+  std::set<std::string> s;
+  if (DIR* d = ::opendir("/dev/shm")) {
+    while (dirent* e = ::readdir(d)) s.insert(e->d_name);
+    ::closedir(d);
+  }
+  return s;
+}
+
+class LamdClientsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    socket_ = SocketPath();
+  }
+  // The reference pool (in-process engine), saved once per test.
+  std::string Pool(uint32_t n = 48, uint32_t max_len = 24) {
+    const std::string path = dir_ + "/pool.bin";
+    pool_ = ReferencePool::Build(ModelDir(), n, max_len, 17);
+    EXPECT_TRUE(pool_.Save(path));
+    return path;
+  }
+  std::string dir_, socket_;
+  ReferencePool pool_;
+};
+
+TEST_F(LamdClientsTest, SixtyFourProcessesGetTheInProcessEnginesBitsForEveryRequest) {
+  const std::string pool = Pool();
+  LamdProcess lamd(socket_);
+  ASSERT_TRUE(lamd.Start());
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 64; ++i) kids.push_back(SpawnRole("worker", {socket_, pool, std::to_string(i + 1), "200"}));
+  for (pid_t k : kids) {
+    const int status = WaitPid(k, 280000);
+    ASSERT_NE(status, -1) << "worker timed out";
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "worker failed (3 = mismatch, 4 = error status)";
+  }
+  EXPECT_EQ(lamd.Stop(), 0);
+}
+
+TEST_F(LamdClientsTest, TwoHundredKilledClientsLeaveNoFdSegmentOrMemoryBehind) {
+  const std::string pool = Pool();
+  LamdProcess lamd(socket_);
+  ASSERT_TRUE(lamd.Start());
+  const auto shm_before = DevShm();
+  // Warm the daemon's allocators with one full client life, then take the baseline.
+  {
+    const pid_t w = SpawnRole("worker", {socket_, pool, "999", "30"});
+    ASSERT_EQ(WaitPid(w, 60000), 0);
+  }
+  std::this_thread::sleep_for(100ms);
+  const int fds_before = lamd.OpenFdCount();
+  const int64_t rss_before = lamd.RssKiB();
+  ASSERT_GT(fds_before, 0);
+
+  // Steady clients keep working (and checking bits) while victims die around them.
+  std::vector<pid_t> steady;
+  for (int i = 0; i < 3; ++i) steady.push_back(SpawnRole("worker", {socket_, pool, std::to_string(500 + i), "150"}));
+  std::mt19937 rng(12345);
+  for (int wave = 0; wave < 10; ++wave) {
+    std::vector<pid_t> victims;
+    for (int i = 0; i < 20; ++i) victims.push_back(SpawnRole("victim", {socket_, pool, std::to_string(wave * 20 + i + 1)}));
+    for (pid_t v : victims) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 15));
+      ::kill(v, SIGKILL);
+    }
+    for (pid_t v : victims) WaitPid(v, 10000);
+  }
+  for (pid_t s : steady) {
+    const int status = WaitPid(s, 240000);
+    ASSERT_TRUE(status != -1 && WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "a steady client was disturbed";
+  }
+  // The daemon notices every closed socket on its loop; give it a moment to finish.
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline && (lamd.OpenFdCount() > fds_before || lamd.MemfdMappings() > 0)) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(lamd.OpenFdCount(), fds_before);
+  EXPECT_EQ(lamd.MemfdMappings(), 0) << "a client segment is still mapped";
+  EXPECT_EQ(DevShm(), shm_before);
+  EXPECT_LT(lamd.RssKiB(), rss_before + rss_before / 5 + 32 * 1024) << "RSS grew from " << rss_before << " KiB";
+  lam_status st;
+  lam_client* c = OpenClient(socket_, &st);
+  ASSERT_NE(c, nullptr) << "the daemon no longer serves";
+  EXPECT_EQ(Api().ping(c, 5000), LAM_STATUS_OK);
+  Api().client_close(c);
+  EXPECT_EQ(lamd.Stop(), 0);
+}
+
+TEST_F(LamdClientsTest, WaitingClientsSeeDaemonDeathWithinASecondAndReconnectAfterRestart) {
+  // A long batching delay keeps every request queued: the clients are waiting when lamd dies.
+  auto lamd = std::make_unique<LamdProcess>(socket_, std::vector<std::string>{"--max-delay-us", "60000000"});
+  ASSERT_TRUE(lamd->Start());
+  constexpr int kClients = 4;
+  std::vector<lam_client*> clients(kClients);
+  for (auto& c : clients) {
+    lam_status st;
+    c = OpenClient(socket_, &st);
+    ASSERT_NE(c, nullptr) << Api().status_str(st);
+  }
+  std::atomic<int64_t> kill_ns{0};
+  std::vector<lam_status> got(kClients, LAM_STATUS_OK);
+  std::vector<int64_t> returned_ns(kClients, 0);
+  std::vector<std::thread> threads;
+  const auto seq = RandomSequence(3, 12);
+  const uint32_t len = 12;
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&, i] {
+      lam_embed_tokens_request req = LAM_EMBED_TOKENS_REQUEST_INIT;
+      req.token_ids = seq.data();
+      req.lengths = &len;
+      req.n_sequences = 1;
+      req.timeout_ms = LAM_TIMEOUT_INFINITE;
+      float out[384];
+      size_t n;
+      got[i] = Api().embed_tokens(clients[i], &req, out, 384, &n);
+      returned_ns[i] = shm::MonotonicNs();
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  kill_ns = shm::MonotonicNs();
+  lamd->Kill();
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(got[i], LAM_STATUS_DAEMON_UNAVAILABLE) << "client " << i;
+    EXPECT_LT(returned_ns[i] - kill_ns, 1'000'000'000) << "client " << i << " noticed late";
+  }
+  lamd = std::make_unique<LamdProcess>(socket_);
+  ASSERT_TRUE(lamd->Start());
+  for (int i = 0; i < kClients; ++i) {
+    lam_embed_tokens_request req = LAM_EMBED_TOKENS_REQUEST_INIT;
+    req.token_ids = seq.data();
+    req.lengths = &len;
+    req.n_sequences = 1;
+    float out[384];
+    size_t n = 0;
+    EXPECT_EQ(Api().embed_tokens(clients[i], &req, out, 384, &n), LAM_STATUS_OK)
+        << Api().client_last_error(clients[i]);
+    EXPECT_EQ(n, 384u);
+    Api().client_close(clients[i]);
+  }
+  EXPECT_EQ(lamd->Stop(), 0);
+}
+
+TEST_F(LamdClientsTest, SigtermFinishesInFlightRequestsAndExitsZero) {
+  LamdProcess lamd(socket_, {"--max-delay-us", "300000"});
+  ASSERT_TRUE(lamd.Start());
+  lam_status st;
+  lam_client* c = OpenClient(socket_, &st);
+  ASSERT_NE(c, nullptr);
+  const auto seq = RandomSequence(5, 10);
+  const uint32_t len = 10;
+  lam_embed_tokens_request req = LAM_EMBED_TOKENS_REQUEST_INIT;
+  req.token_ids = seq.data();
+  req.lengths = &len;
+  req.n_sequences = 1;
+  std::vector<lam_ticket> tickets(16);
+  for (auto& t : tickets) ASSERT_EQ(Api().submit_tokens(c, &req, &t), LAM_STATUS_OK);
+  ASSERT_EQ(Api().ping(c, 5000), LAM_STATUS_OK);  // the submissions have been read
+  ::kill(lamd.pid(), SIGTERM);
+  for (auto t : tickets) {
+    float out[384];
+    size_t n = 0;
+    EXPECT_EQ(Api().wait(c, t, 20000, out, 384, &n), LAM_STATUS_OK) << Api().client_last_error(c);
+  }
+  EXPECT_EQ(lamd.Stop(), 0);
+  Api().client_close(c);
+}
+
+TEST_F(LamdClientsTest, PeerWithADisallowedUidIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to connect as another uid (nobody)";
+  LamdProcess lamd(socket_, {"--socket-mode", "0666", "--allow-group", ""});
+  ASSERT_TRUE(lamd.Start());
+  (void)Api();  // load the library before fork
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(90);
+    lam_status st;
+    lam_client* c = OpenClient(socket_, &st);
+    if (c != nullptr) _exit(91);
+    _exit(st);
+  }
+  const int status = WaitPid(pid, 20000);
+  ASSERT_TRUE(status != -1 && WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), LAM_STATUS_PERMISSION_DENIED);
+  // Root (this process) is still allowed.
+  lam_status st;
+  lam_client* c = OpenClient(socket_, &st);
+  EXPECT_NE(c, nullptr);
+  Api().client_close(c);
+  EXPECT_EQ(lamd.Stop(), 0);
+}
+
+}  // namespace
+}  // namespace lam::itest
