@@ -175,6 +175,17 @@ class LamModelTest(unittest.TestCase):
             e1, e2 = ref.embed(m, ids, "dense"), ref.embed(m, ids, "scan")
             self.assertLess(np.abs(e1 - e2).max(), 1e-12, L)
 
+    def test_single_chunk_scan_equals_dense_for_recurrent_variants(self):
+        # R64T: L = 200 -> L' = 224, not a multiple of 64, so one chunk; R32: L = 50, one chunk.
+        rng = np.random.default_rng(6)
+        for v, L in (("r64t", 200), ("r64t", 40), ("r32", 50)):
+            ids = ids_of(rng, L)
+            dense = ref.lam_hidden(self.models[v], ids, "dense")
+            scan = ref.lam_hidden(self.models[v], ids, "scan")
+            self.assertLess(np.abs(dense - scan).max() / np.abs(dense).max(), 1e-12, (v, L))
+        with self.assertRaises(ValueError):  # several chunks: the scan shortcut does not apply
+            ref.lam_hidden(self.models["r32"], ids_of(rng, 100), "scan")
+
     def test_conv_look_ahead_is_one_token_per_layer(self):
         # F128 within one chunk is causal except for the conv's one-token look-ahead, and rows past
         # the sequence are zero (canonical rule 8b.1): appending a token changes only the last row.

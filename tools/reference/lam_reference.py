@@ -25,7 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 H, D, DM = 12, 32, 384          # heads, head width, model width
-F128_DENSE_MAX_CHUNK = 1024     # above this the F128 chunk is computed in the scan form (4.6)
+F128_DENSE_MAX_CHUNK = 1024     # longer chunks use the scan form (4.6): no C x C matrices
 
 # ---------------------------------------------------------------------------------------------
 # safetensors
@@ -359,25 +359,37 @@ def f128_dense(fe):
     return out
 
 
-def f128_scan(fe):
-    """Section 4.6: the same F128 maths as a causal scan with four d x d prefix states per head,
-    reset at each chunk start."""
-    Lp = fe["Lp"]
-    C = chunk_len(Lp, 128)
-    q, k, vb, beta = fe["q"], fe["k"], fe["vb"], fe["beta"]
-    out = np.zeros_like(vb)
-    for t in range(Lp):
-        if t % C == 0:
-            G, M1, M2, M3 = (np.zeros((H, D, D)) for _ in range(4))
+def scan_chunk(fe, sl):
+    """Section 4.6 for one chunk: u = T vb and the causal products (P vb) and (P u), by a scan
+    with four d x d prefix states per head (no C x C matrices)."""
+    q, k, vb, beta = fe["q"][:, sl], fe["k"][:, sl], fe["vb"][:, sl], fe["beta"][:, sl]
+    C = vb.shape[1]
+    u = np.zeros_like(vb)
+    pv = np.zeros_like(vb)
+    pu = np.zeros_like(vb)
+    G, M1, M2, M3 = (np.zeros((H, D, D)) for _ in range(4))
+    for t in range(C):
         kt, qt, vt, bt = k[:, t], q[:, t], vb[:, t], beta[:, t, None]
-        u = vt - bt * np.einsum("hd,hde->he", kt, M1) + bt * np.einsum("hd,hde->he", kt, M2)
+        ut = vt - bt * np.einsum("hd,hde->he", kt, M1) + bt * np.einsum("hd,hde->he", kt, M2)
         z = bt * np.einsum("hde,he->hd", G, kt)
         M1 = M1 + kt[:, :, None] * vt[:, None, :]
         M2 = M2 + z[:, :, None] * vt[:, None, :]
         G = G + kt[:, :, None] * kt[:, None, :]
-        M3 = M3 + kt[:, :, None] * u[:, None, :]
-        out[:, t] = (0.1 * fe["fg"][:, t, None] * np.einsum("hd,hde->he", qt, M1)
-                     + 0.9 * fe["sg"][:, t, None] * np.einsum("hd,hde->he", qt, M3))
+        M3 = M3 + kt[:, :, None] * ut[:, None, :]
+        u[:, t] = ut
+        pv[:, t] = np.einsum("hd,hde->he", qt, M1)
+        pu[:, t] = np.einsum("hd,hde->he", qt, M3)
+    return u, pv, pu
+
+
+def f128_scan(fe):
+    """Section 4.6: the same F128 maths as a causal scan, states reset at each chunk start."""
+    C = chunk_len(fe["Lp"], 128)
+    out = np.zeros_like(fe["vb"])
+    for c0 in range(0, fe["Lp"], C):
+        sl = slice(c0, c0 + C)
+        _, pv, pu = scan_chunk(fe, sl)
+        out[:, sl] = 0.1 * fe["fg"][:, sl, None] * pv + 0.9 * fe["sg"][:, sl, None] * pu
     return out
 
 
@@ -386,8 +398,11 @@ def _mlp_gate(z, w1, b1, w2, b2):
     return np.clip(sigmoid(silu(z @ w1.T + b1) @ w2.T + b2), 0.01, 0.99)[..., 0]
 
 
-def recurrent_core(p, fe, variant):
-    """Sections 4.3 (R32) and 4.4 (R64T), with the canonical per-sequence coupling mean (8a)."""
+def recurrent_core(p, fe, variant, form="auto"):
+    """Sections 4.3 (R32) and 4.4 (R64T), with the canonical per-sequence coupling mean (8a).
+    form "scan" (or "auto" with a chunk above F128_DENSE_MAX_CHUNK) computes a single-chunk
+    sequence without C x C matrices: with one chunk the states are zero, so R = 0, U = u and
+    o = (alpha fg + (1 - alpha) sg) (P u), all of which the section 4.6 scan provides."""
     Lp = fe["Lp"]
     C = chunk_len(Lp, 32 if variant == "r32" else 64)
     n_chunks = Lp // C
@@ -401,6 +416,9 @@ def recurrent_core(p, fe, variant):
                         p["resonance_flux.token_flux_proj.0.bias"],
                         p["resonance_flux.token_flux_proj.2.weight"],
                         p["resonance_flux.token_flux_proj.2.bias"])       # [H, L']
+    if form == "scan" and n_chunks != 1:
+        raise ValueError("the recurrent scan form covers single-chunk sequences only")
+    single_scan = n_chunks == 1 and (form == "scan" or (form == "auto" and C > F128_DENSE_MAX_CHUNK))
     out = np.zeros_like(vb)
     Sf = np.zeros((H, D, D))
     Ss = np.zeros((H, D, D))
@@ -408,8 +426,11 @@ def recurrent_core(p, fe, variant):
     for n in range(n_chunks):
         sl = slice(n * C, (n + 1) * C)
         qc, kc, vbc, kbc = q[:, sl], k[:, sl], vb[:, sl], kb[:, sl]
-        T = ut_matrix(kc, kbc)
-        u, w = T @ vbc, T @ kbc
+        if single_scan:
+            u, _, pu = scan_chunk(fe, sl)
+        else:
+            T = ut_matrix(kc, kbc)
+            u, w = T @ vbc, T @ kbc
         kbar, ubar = kc.mean(1), u.mean(1)                             # [H, d]
         if variant == "r32":
             # Temperature index quirk tau(h, n) = (h N + n) mod 12 (section 4.3).
@@ -417,6 +438,13 @@ def recurrent_core(p, fe, variant):
         else:
             a = np.einsum("hcd,hde,hce->hc", kc, W, u).mean(1) / temp
         psi = _mlp_gate(np.concatenate([kbar, ubar, a[:, None]], -1), *net)   # [H]
+        if variant == "r32":
+            alpha = (0.5 + 0.3 * psi)[:, None, None]
+        else:
+            alpha = (0.5 + 0.3 * tau[:, sl])[..., None]
+        if single_scan:
+            out[:, sl] = (alpha * fe["fg"][:, sl, None] + (1 - alpha) * fe["sg"][:, sl, None]) * pu
+            break
         cinf = 0.05 + 0.1 * psi.mean()
         gf = fe["fd"][:, sl].mean(1) * (1 - 0.1 * psi)
         gs = fe["sd"][:, sl].mean(1) * (1 - 0.05 * psi)
@@ -428,10 +456,6 @@ def recurrent_core(p, fe, variant):
         P = np.tril(qc @ kc.transpose(0, 2, 1))
         Of = fe["fg"][:, sl, None] * (qc @ Rf + P @ Uf)
         Os = fe["sg"][:, sl, None] * (qc @ Rs + P @ Us)
-        if variant == "r32":
-            alpha = (0.5 + 0.3 * psi)[:, None, None]
-        else:
-            alpha = (0.5 + 0.3 * tau[:, sl])[..., None]
         out[:, sl] = alpha * Of + (1 - alpha) * Os
         kT = kc.transpose(0, 2, 1)
         Sf1, Ss1 = Sf + kT @ Uf, Ss + kT @ Us
@@ -442,25 +466,25 @@ def recurrent_core(p, fe, variant):
     return out
 
 
-def deltanet(p, x, variant, f128_form="auto"):
+def deltanet(p, x, variant, form="auto"):
+    """form: "auto" (dense unless a chunk exceeds F128_DENSE_MAX_CHUNK), "dense" or "scan"."""
     fe = front_end(p, x, recurrent=variant != "f128")
     if variant == "f128":
-        form = f128_form
         if form == "auto":
             form = "dense" if chunk_len(fe["Lp"], 128) <= F128_DENSE_MAX_CHUNK else "scan"
         o = f128_dense(fe) if form == "dense" else f128_scan(fe)
     else:
-        o = recurrent_core(p, fe, variant)
+        o = recurrent_core(p, fe, variant, form)
     return back_end(p, o, fe["g"], fe["L"])
 
 
 # ---------------------------------------------------------------------------------------------
 # Whole models
 
-def lam_hidden(model, ids, f128_form="auto"):
+def lam_hidden(model, ids, form="auto"):
     x = embeddings(model, ids)
     for l in model.layers:
-        h = layer_norm(x + deltanet(l, x, model.variant, f128_form), l["ln1_w"], l["ln1_b"], model.eps)
+        h = layer_norm(x + deltanet(l, x, model.variant, form), l["ln1_w"], l["ln1_b"], model.eps)
         a = gelu(gelu(h @ l["ffn1_w"].T + l["ffn1_b"]))             # GELU twice (section 4)
         x = layer_norm(h + a @ l["ffn2_w"].T + l["ffn2_b"], l["ln2_w"], l["ln2_b"], model.eps)
     return x
@@ -489,7 +513,7 @@ def bert_hidden(model, ids, pad_to=None):
     return x, mask
 
 
-def embed(model, ids, f128_form="auto"):
+def embed(model, ids, form="auto"):
     """The L2-normalised mean-pooled embedding (section 5) of one sequence of token ids."""
     ids = np.asarray(ids, dtype=np.int64)
     if ids.ndim != 1 or ids.size == 0:
@@ -503,7 +527,7 @@ def embed(model, ids, f128_form="auto"):
         y, mask = bert_hidden(model, ids)
         e = (y * mask[:, None]).sum(0) / max(mask.sum(), 1e-9)
     else:
-        e = lam_hidden(model, ids, f128_form).mean(0)
+        e = lam_hidden(model, ids, form).mean(0)
     return l2_normalize(e)
 
 
@@ -511,11 +535,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="model directory")
     ap.add_argument("--tokens", required=True, help="comma-separated token ids, e.g. 101,2023,102")
-    ap.add_argument("--f128-form", choices=["auto", "dense", "scan"], default="auto")
+    ap.add_argument("--form", choices=["auto", "dense", "scan"], default="auto",
+                    help="chunk maths: dense C x C as the original, or the section 4.6 scan")
     args = ap.parse_args(argv)
     ids = [int(t) for t in args.tokens.split(",") if t.strip()]
     model = load_model(args.model)
-    e = embed(model, ids, args.f128_form)
+    e = embed(model, ids, args.form)
     json.dump({"family": model.family, "variant": model.variant, "length": len(ids),
                "embedding": e.tolist()}, sys.stdout)
     sys.stdout.write("\n")
