@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The fixed 64-row tile GEMMs: correct, and a row's bits do not depend on its position in the
-// tile or on the other rows (the basis of bitwise batch invariance).
+// The fixed-height tile GEMMs: correct, and a row's bits do not depend on its position in the
+// tile, on the other rows, or on the tile height (the basis of bitwise batch invariance).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -31,6 +31,11 @@ TEST(CpuGemmTest, TileRowsAreBitwiseIndependentOfPositionAndNeighbours) {
       dnnl::memory bmem(prim->bias_desc(), eng, bias.data());
       auto slot = GemmSlot::Create(eng, *prim);
       ASSERT_TRUE(slot.ok());
+      auto prim16 = GemmPrimitive::Create(eng, spec, kTailRows);
+      ASSERT_TRUE(prim16.ok());
+      ASSERT_TRUE(prim16->weights_desc() == prim->weights_desc());  // same packed weights
+      auto slot16 = GemmSlot::Create(eng, *prim16);
+      ASSERT_TRUE(slot16.ok());
       std::vector<float> row(static_cast<size_t>(spec.k));
       for (auto& x : row) x = nd(rng);
       std::vector<float> first;
@@ -51,6 +56,15 @@ TEST(CpuGemmTest, TileRowsAreBitwiseIndependentOfPositionAndNeighbours) {
         } else {
           EXPECT_EQ(0, std::memcmp(first.data(), out, first.size() * sizeof(float))) << "K=" << spec.k << " N=" << spec.n << " row " << pos;
         }
+      }
+      // The tail tiles of kTailRows rows give the same bits as the full tiles.
+      for (int pos : {0, 7, kTailRows - 1}) {
+        std::vector<float> src(static_cast<size_t>(kTailRows) * spec.k), dst(static_cast<size_t>(kTailRows) * spec.n);
+        for (auto& x : src) x = nd(rng);
+        std::memcpy(&src[static_cast<size_t>(pos) * spec.k], row.data(), row.size() * sizeof(float));
+        ASSERT_TRUE(slot16->Execute(*prim16, src.data(), *packed, spec.bias ? &bmem : nullptr, dst.data()).ok());
+        EXPECT_EQ(0, std::memcmp(first.data(), &dst[static_cast<size_t>(pos) * spec.n], first.size() * sizeof(float)))
+            << "tail tile K=" << spec.k << " N=" << spec.n << " row " << pos;
       }
     });
   }

@@ -42,7 +42,8 @@ std::vector<std::vector<int32_t>> MakeSequences(uint32_t seed) {
 class InvarianceTest : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(InvarianceTest, AloneMixedAndBucketsAreBitwiseEqual) {
-  auto model = std::make_shared<SyntheticModel>(GetParam(), 99, /*layers=*/2, kVocab);
+  // One layer is enough here: engine_forward_test checks the multi-layer maths.
+  auto model = std::make_shared<SyntheticModel>(GetParam(), 99, /*layers=*/1, kVocab);
   model->mutable_weights().config.max_tokens = 1024;
   auto small = MakeEngine(model, {{1, 600}, {8, 1024}});
   auto big = MakeEngine(model, {{64, 1024}, {64, 4096}});
@@ -59,7 +60,7 @@ TEST_P(InvarianceTest, AloneMixedAndBucketsAreBitwiseEqual) {
   // Mixed batches of 2..64 at random positions, in the other engine's buckets (and split where
   // the batch exceeds the largest bucket).
   std::mt19937 rng(42);
-  for (int size : {2, 5, 17, 64}) {
+  for (int size : {3, 17, 64}) {
     std::vector<size_t> pick(static_cast<size_t>(size));
     for (auto& p : pick) p = rng() % n;
     std::vector<TokenSpan> batch;

@@ -50,6 +50,22 @@ int ChunkBase(Variant v) {
   }
 }
 
+// Runs f(begin, end) over [0, n): inline for small batches (no worker wake-ups), otherwise on
+// the arena. The split never changes what is computed for an index.
+template <typename F>
+void ForRange(bool serial, size_t n, size_t grain, const F& f) {
+  if (n == 0) return;
+  if (serial || n <= grain) {
+    f(size_t{0}, n);
+    return;
+  }
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
+                    [&](const tbb::blocked_range<size_t>& r) { f(r.begin(), r.end()); });
+}
+
+// Batches with at most this many packed rows run on the calling thread only.
+constexpr size_t kSerialRows = 64;
+
 Status Missing(int layer, const char* name) {
   return Status(LAM_STATUS_MODEL_INVALID,
                 "layer " + std::to_string(layer) + ": tensor " + name + " is missing");
@@ -82,7 +98,7 @@ class CpuBackend::Exe final : public backend::Executable {
     int n = 0;
   };
   struct Slot {
-    GemmSlot in, out, ffn1, ffn2;
+    GemmSlot in[2], out[2], ffn1[2], ffn2[2];  // per tile kind, as CpuBackend::g_*_
     Buffer tmp, mid;
     double gemm_seconds = 0.0;
     double gemm_flops = 0.0;
@@ -111,6 +127,21 @@ class CpuBackend::Exe final : public backend::Executable {
   void Fail(Status st) {
     std::lock_guard<std::mutex> lock(error_mu);
     if (!failed.exchange(true)) error = std::move(st);
+  }
+  // Tiles: full kTileRows tiles, then (with tail tiles) kTailRows tiles over the remainder.
+  size_t full_tiles = 0, ntiles = 0;
+  void PlanTiles(bool tail_tiles) {
+    if (tail_tiles) {
+      full_tiles = rows / kTileRows;
+      ntiles = full_tiles + (rows % kTileRows + kTailRows - 1) / kTailRows;
+    } else {
+      full_tiles = ntiles = (rows + kTileRows - 1) / kTileRows;
+    }
+  }
+  // First row and kind (0: kTileRows, 1: kTailRows) of tile t.
+  size_t TileStart(size_t t, int* kind) const {
+    *kind = t < full_tiles ? 0 : 1;
+    return t < full_tiles ? t * kTileRows : full_tiles * kTileRows + (t - full_tiles) * kTailRows;
   }
   // Sequence owning packed row r.
   size_t SeqOfRow(size_t r) const {
@@ -196,20 +227,21 @@ Status CpuBackend::Init() {
   threads_->Execute([&] {
     // Primitive creation and reorders run with OpenMP pinned to one thread: oneDNN sizes its
     // work partitioning from it, and no OpenMP team is ever started.
-    auto gin = GemmPrimitive::Create(eng_, {kDm, kZCols, false, 0});
-    auto gout = GemmPrimitive::Create(eng_, {kDm, kDm, false, 0});
-    auto g1 = GemmPrimitive::Create(eng_, {kDm, kFfn, true, 2});
-    auto g2 = GemmPrimitive::Create(eng_, {kFfn, kDm, true, 0});
-    for (auto* r : {&gin, &gout, &g1, &g2}) {
-      if (!r->ok()) {
-        st = r->status();
-        return;
+    const GemmSpec specs[4] = {{kDm, kZCols, false, 0}, {kDm, kDm, false, 0}, {kDm, kFfn, true, 2}, {kFfn, kDm, true, 0}};
+    GemmPrimitive* dst[4] = {g_in_, g_out_, g_ffn1_, g_ffn2_};
+    tail_tiles_ = true;
+    for (int i = 0; i < 4; ++i) {
+      for (int kind = 0; kind < 2; ++kind) {
+        auto r = GemmPrimitive::Create(eng_, specs[i], kind == 0 ? kTileRows : kTailRows);
+        if (!r.ok()) {
+          st = r.status();
+          return;
+        }
+        dst[i][kind] = std::move(r).value();
       }
+      // Both tile heights must read the same packed weights; otherwise use full tiles only.
+      if (!(dst[i][0].weights_desc() == dst[i][1].weights_desc())) tail_tiles_ = false;
     }
-    g_in_ = std::move(gin).value();
-    g_out_ = std::move(gout).value();
-    g_ffn1_ = std::move(g1).value();
-    g_ffn2_ = std::move(g2).value();
     std::vector<float> cat(static_cast<size_t>(kZCols) * kDm, 0.0f);
     for (const auto& L : w_.lam_layers) {
       LayerPack p;
@@ -230,10 +262,10 @@ Status CpuBackend::Init() {
         put(kZfd, L.fdecay_w, kHeads);
         put(kZsd, L.sdecay_w, kHeads);
       }
-      auto win = PackWeights(eng_, g_in_, cat.data());
-      auto wout = PackWeights(eng_, g_out_, L.o);
-      auto w1 = PackWeights(eng_, g_ffn1_, L.ffn1_w);
-      auto w2 = PackWeights(eng_, g_ffn2_, L.ffn2_w);
+      auto win = PackWeights(eng_, g_in_[0], cat.data());
+      auto wout = PackWeights(eng_, g_out_[0], L.o);
+      auto w1 = PackWeights(eng_, g_ffn1_[0], L.ffn1_w);
+      auto w2 = PackWeights(eng_, g_ffn2_[0], L.ffn2_w);
       for (auto* r : {&win, &wout, &w1, &w2}) {
         if (!r->ok()) {
           st = r->status();
@@ -245,8 +277,8 @@ Status CpuBackend::Init() {
       p.w_ffn1 = std::move(w1).value();
       p.w_ffn2 = std::move(w2).value();
       try {
-        p.b_ffn1 = dnnl::memory(g_ffn1_.bias_desc(), eng_, const_cast<float*>(L.ffn1_b));
-        p.b_ffn2 = dnnl::memory(g_ffn2_.bias_desc(), eng_, const_cast<float*>(L.ffn2_b));
+        p.b_ffn1 = dnnl::memory(g_ffn1_[0].bias_desc(), eng_, const_cast<float*>(L.ffn1_b));
+        p.b_ffn2 = dnnl::memory(g_ffn2_[0].bias_desc(), eng_, const_cast<float*>(L.ffn2_b));
       } catch (const dnnl::error& e) {
         st = Status(LAM_STATUS_BACKEND_FAILED, std::string("oneDNN bias memory: ") + e.what());
         return;
@@ -319,20 +351,22 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   exe->slots.resize(static_cast<size_t>(threads_->concurrency()));
   threads_->Execute([&] {
     for (auto& slot : exe->slots) {
-      auto a = GemmSlot::Create(eng_, g_in_);
-      auto b = GemmSlot::Create(eng_, g_out_);
-      auto c = GemmSlot::Create(eng_, g_ffn1_);
-      auto d = GemmSlot::Create(eng_, g_ffn2_);
-      for (auto* r : {&a, &b, &c, &d}) {
-        if (!r->ok()) {
-          st = r->status();
-          return;
+      for (int kind = 0; kind < 2; ++kind) {
+        auto a = GemmSlot::Create(eng_, g_in_[kind]);
+        auto b = GemmSlot::Create(eng_, g_out_[kind]);
+        auto c = GemmSlot::Create(eng_, g_ffn1_[kind]);
+        auto d = GemmSlot::Create(eng_, g_ffn2_[kind]);
+        for (auto* r : {&a, &b, &c, &d}) {
+          if (!r->ok()) {
+            st = r->status();
+            return;
+          }
         }
+        slot.in[kind] = std::move(a).value();
+        slot.out[kind] = std::move(b).value();
+        slot.ffn1[kind] = std::move(c).value();
+        slot.ffn2[kind] = std::move(d).value();
       }
-      slot.in = std::move(a).value();
-      slot.out = std::move(b).value();
-      slot.ffn1 = std::move(c).value();
-      slot.ffn2 = std::move(d).value();
       slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
       slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
       if (!slot.tmp.ok() || !slot.mid.ok()) {
@@ -343,8 +377,10 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   });
   LAM_RETURN_IF_ERROR(st);
   exe->bytes_ += exe->slots.size() *
-                 (g_in_.scratchpad_bytes() + g_out_.scratchpad_bytes() + g_ffn1_.scratchpad_bytes() +
-                  g_ffn2_.scratchpad_bytes() + (kTileRows * (kDm + kFfn)) * sizeof(float));
+                 (g_in_[0].scratchpad_bytes() + g_out_[0].scratchpad_bytes() + g_ffn1_[0].scratchpad_bytes() +
+                  g_ffn2_[0].scratchpad_bytes() + g_in_[1].scratchpad_bytes() + g_out_[1].scratchpad_bytes() +
+                  g_ffn1_[1].scratchpad_bytes() + g_ffn2_[1].scratchpad_bytes() +
+                  (kTileRows * (kDm + kFfn)) * sizeof(float));
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 
@@ -425,13 +461,15 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
   exe->nseq = batch.size();
   exe->nchunks = chunk;
   exe->rows = row;
+  exe->PlanTiles(tail_tiles_);
   exe->failed.store(false);
   exe->error = Status();
 
   threads_->Execute([&] {
     // Embeddings; the zero rows of R32/R64T stay x = 0.
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, exe->rows, 16), [&](const tbb::blocked_range<size_t>& r) {
-      for (size_t i = r.begin(); i < r.end(); ++i) {
+    const bool serial = exe->rows <= kSerialRows;
+    ForRange(serial, exe->rows, 16, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
         const auto& p = exe->seqs[exe->SeqOfRow(i)];
         const int t = static_cast<int>(i) - p.row0;
         float* x = exe->x.get() + i * kDm;
@@ -447,9 +485,11 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
       if (!st.ok()) exe->Fail(std::move(st));
     }
     if (exe->failed.load()) return;
-    tbb::parallel_for(size_t{0}, exe->nseq, [&](size_t b) {
-      const auto& p = exe->seqs[b];
-      PoolRows(exe->x.get() + static_cast<size_t>(p.row0) * kDm, p.len, out + b * kDm);
+    ForRange(serial, exe->nseq, 1, [&](size_t begin, size_t end) {
+      for (size_t b = begin; b < end; ++b) {
+        const auto& p = exe->seqs[b];
+        PoolRows(exe->x.get() + static_cast<size_t>(p.row0) * kDm, p.len, out + b * kDm);
+      }
     });
   });
   if (exe->failed.load()) return exe->error;
@@ -462,7 +502,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   const Variant variant = w_.config.variant;
   const bool recurrent = variant != Variant::kF128;
   const bool profile = profiling_.load(std::memory_order_relaxed);
-  const size_t ntiles = (exe.rows + kTileRows - 1) / kTileRows;
+  const bool serial = exe.rows <= kSerialRows;
   const float eps = w_.config.layer_norm_eps;
 
   // Layer-level zero rows (section 8b.3) are re-materialised as x = 0 before every layer.
@@ -490,16 +530,20 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   };
 
   // 1. Fused input projection: Z = X [Wq Wk Wv Wg Wbeta Wfg Wsg Wfd Wsd]^T.
-  tbb::parallel_for(size_t{0}, ntiles, [&](size_t tile) {
+  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-    gemm(slot, slot.in, g_in_, exe.x.get() + tile * kTileRows * kDm, lp.w_in, nullptr,
-         exe.z.get() + tile * kTileRows * kZCols);
+    for (size_t tile = begin; tile < end; ++tile) {
+      int kind;
+      const size_t r0 = exe.TileStart(tile, &kind);
+      gemm(slot, slot.in[kind], g_in_[kind], exe.x.get() + r0 * kDm, lp.w_in, nullptr,
+           exe.z.get() + r0 * kZCols);
+    }
   });
   if (exe.failed.load()) return Status::Ok();
 
   // 2. Front end per token; conv taps never leave the sequence's own rows.
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, exe.rows, 8), [&](const tbb::blocked_range<size_t>& r) {
-    for (size_t i = r.begin(); i < r.end(); ++i) {
+  ForRange(serial, exe.rows, 8, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
       const auto& p = exe.seqs[exe.SeqOfRow(i)];
       const int t = static_cast<int>(i) - p.row0;
       const float* taps[4];
@@ -519,29 +563,33 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   auto srow = [&](int r) { return s + static_cast<size_t>(r) * kSCols; };
   auto drow = [&](float* base, int r) { return base + static_cast<size_t>(r) * kDm; };
   if (!recurrent) {
-    tbb::parallel_for(size_t{0}, exe.nchunks * kHeads, [&](size_t task) {
-      const auto& ch = exe.chunks[task / kHeads];
-      const int h = static_cast<int>(task % kHeads);
-      const auto& p = exe.seqs[static_cast<size_t>(ch.seq)];
-      const int r0 = p.row0 + ch.n * p.chunk;
-      const int len = std::min(p.chunk, p.seg - ch.n * p.chunk);
-      F128ScanChunk(frow(r0), srow(r0), drow(o, r0), len, h);
+    ForRange(serial, exe.nchunks * kHeads, 1, [&](size_t begin, size_t end) {
+      for (size_t task = begin; task < end; ++task) {
+        const auto& ch = exe.chunks[task / kHeads];
+        const int h = static_cast<int>(task % kHeads);
+        const auto& p = exe.seqs[static_cast<size_t>(ch.seq)];
+        const int r0 = p.row0 + ch.n * p.chunk;
+        const int len = std::min(p.chunk, p.seg - ch.n * p.chunk);
+        F128ScanChunk(frow(r0), srow(r0), drow(o, r0), len, h);
+      }
     });
   } else {
     float* u = exe.u.get();
     float* wk = exe.wk.get();
     // Phase 1: per (chunk, head) u = T v, w = T k^beta and psi; R64T single chunks scan instead.
-    tbb::parallel_for(size_t{0}, exe.nchunks * kHeads, [&](size_t task) {
-      const auto& ch = exe.chunks[task / kHeads];
-      const int h = static_cast<int>(task % kHeads);
-      const auto& p = exe.seqs[static_cast<size_t>(ch.seq)];
-      if (variant == Variant::kR64T && p.nchunks == 1) {
-        R64TSingleChunkScan(L, frow(p.row0), srow(p.row0), drow(o, p.row0), p.seg, h);
-        return;
+    ForRange(serial, exe.nchunks * kHeads, 1, [&](size_t begin, size_t end) {
+      for (size_t task = begin; task < end; ++task) {
+        const auto& ch = exe.chunks[task / kHeads];
+        const int h = static_cast<int>(task % kHeads);
+        const auto& p = exe.seqs[static_cast<size_t>(ch.seq)];
+        if (variant == Variant::kR64T && p.nchunks == 1) {
+          R64TSingleChunkScan(L, frow(p.row0), srow(p.row0), drow(o, p.row0), p.seg, h);
+          continue;
+        }
+        exe.psi[(static_cast<size_t>(p.chunk0) + ch.n) * kHeads + h] =
+            RecurrentChunkPrepare(L, variant, frow(p.row0), srow(p.row0), drow(u, p.row0),
+                                  drow(wk, p.row0), p.chunk, h, ch.n, p.nchunks);
       }
-      exe.psi[(static_cast<size_t>(p.chunk0) + ch.n) * kHeads + h] =
-          RecurrentChunkPrepare(L, variant, frow(p.row0), srow(p.row0), drow(u, p.row0),
-                                drow(wk, p.row0), p.chunk, h, ch.n, p.nchunks);
     });
     // Cross coupling per sequence and chunk: mean over this sequence's heads only (8a).
     for (size_t c = 0; c < exe.nchunks; ++c) {
@@ -550,37 +598,42 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
       exe.cross[c] = static_cast<float>(0.05 + 0.1 * (sum / kHeads));
     }
     // Phase 2: sequential states per (sequence, head).
-    tbb::parallel_for(size_t{0}, exe.nseq * kHeads, [&](size_t task) {
-      const auto& p = exe.seqs[task / kHeads];
-      const int h = static_cast<int>(task % kHeads);
-      if (variant == Variant::kR64T && p.nchunks == 1) return;
-      RecurrentHeadRun(L, variant, frow(p.row0), srow(p.row0), drow(u, p.row0), drow(wk, p.row0),
-                       drow(o, p.row0), p.chunk, p.nchunks, h,
-                       exe.psi.data() + static_cast<size_t>(p.chunk0) * kHeads,
-                       exe.cross.data() + p.chunk0);
+    ForRange(serial, exe.nseq * kHeads, 1, [&](size_t begin, size_t end) {
+      for (size_t task = begin; task < end; ++task) {
+        const auto& p = exe.seqs[task / kHeads];
+        const int h = static_cast<int>(task % kHeads);
+        if (variant == Variant::kR64T && p.nchunks == 1) continue;
+        RecurrentHeadRun(L, variant, frow(p.row0), srow(p.row0), drow(u, p.row0), drow(wk, p.row0),
+                         drow(o, p.row0), p.chunk, p.nchunks, h,
+                         exe.psi.data() + static_cast<size_t>(p.chunk0) * kHeads,
+                         exe.cross.data() + p.chunk0);
+      }
     });
   }
 
   // 4. Per tile: gated RMSNorm, o_proj, residual + LN1, FFN (GELU twice), residual + LN2.
-  tbb::parallel_for(size_t{0}, ntiles, [&](size_t tile) {
+  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-    const size_t r0 = tile * kTileRows;
-    const size_t r1 = std::min(exe.rows, r0 + kTileRows);
-    float* xt = exe.x.get() + r0 * kDm;
-    float* ot = exe.o.get() + r0 * kDm;
-    for (size_t i = r0; i < r1; ++i) {
-      GatedRmsNormRow(exe.o.get() + i * kDm, exe.z.get() + i * kZCols + kZg, L.onorm_w);
-    }
-    gemm(slot, slot.out, g_out_, ot, lp.w_out, nullptr, slot.tmp.get());
-    for (size_t i = r0; i < r1; ++i) {
-      float* x = exe.x.get() + i * kDm;
-      AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln1_w, L.ln1_b, eps, x);
-    }
-    gemm(slot, slot.ffn1, g_ffn1_, xt, lp.w_ffn1, &lp.b_ffn1, slot.mid.get());
-    gemm(slot, slot.ffn2, g_ffn2_, slot.mid.get(), lp.w_ffn2, &lp.b_ffn2, slot.tmp.get());
-    for (size_t i = r0; i < r1; ++i) {
-      float* x = exe.x.get() + i * kDm;
-      AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln2_w, L.ln2_b, eps, x);
+    for (size_t tile = begin; tile < end; ++tile) {
+      int kind;
+      const size_t r0 = exe.TileStart(tile, &kind);
+      const size_t r1 = std::min(exe.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
+      float* xt = exe.x.get() + r0 * kDm;
+      float* ot = exe.o.get() + r0 * kDm;
+      for (size_t i = r0; i < r1; ++i) {
+        GatedRmsNormRow(exe.o.get() + i * kDm, exe.z.get() + i * kZCols + kZg, L.onorm_w);
+      }
+      gemm(slot, slot.out[kind], g_out_[kind], ot, lp.w_out, nullptr, slot.tmp.get());
+      for (size_t i = r0; i < r1; ++i) {
+        float* x = exe.x.get() + i * kDm;
+        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln1_w, L.ln1_b, eps, x);
+      }
+      gemm(slot, slot.ffn1[kind], g_ffn1_[kind], xt, lp.w_ffn1, &lp.b_ffn1, slot.mid.get());
+      gemm(slot, slot.ffn2[kind], g_ffn2_[kind], slot.mid.get(), lp.w_ffn2, &lp.b_ffn2, slot.tmp.get());
+      for (size_t i = r0; i < r1; ++i) {
+        float* x = exe.x.get() + i * kDm;
+        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln2_w, L.ln2_b, eps, x);
+      }
     }
   });
   return Status::Ok();

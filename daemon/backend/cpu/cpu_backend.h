@@ -67,7 +67,9 @@ class CpuBackend final : public backend::Backend {
   const engine::ModelWeights& w_;
   std::unique_ptr<CpuThreads> threads_;
   dnnl::engine eng_;
-  GemmPrimitive g_in_, g_out_, g_ffn1_, g_ffn2_;
+  // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).
+  GemmPrimitive g_in_[2], g_out_[2], g_ffn1_[2], g_ffn2_[2];
+  bool tail_tiles_ = false;
   std::vector<LayerPack> layers_;
   size_t packed_bytes_ = 0;
   std::atomic<bool> profiling_{false};

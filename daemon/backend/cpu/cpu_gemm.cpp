@@ -16,12 +16,14 @@ Status DnnlError(const char* what, const dnnl::error& e) {
 
 }  // namespace
 
-Result<GemmPrimitive> GemmPrimitive::Create(const dnnl::engine& eng, const GemmSpec& spec) {
+Result<GemmPrimitive> GemmPrimitive::Create(const dnnl::engine& eng, const GemmSpec& spec,
+                                            int rows) {
   GemmPrimitive g;
   g.spec_ = spec;
+  g.rows_ = rows;
   try {
-    g.src_md_ = dnnl::memory::desc({kTileRows, spec.k}, dt::f32, tag::ab);
-    g.dst_md_ = dnnl::memory::desc({kTileRows, spec.n}, dt::f32, tag::ab);
+    g.src_md_ = dnnl::memory::desc({rows, spec.k}, dt::f32, tag::ab);
+    g.dst_md_ = dnnl::memory::desc({rows, spec.n}, dt::f32, tag::ab);
     const dnnl::memory::desc wei_any({spec.k, spec.n}, dt::f32, tag::any);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Fixed-shape oneDNN matmuls: dst[kTileRows, N] = src[kTileRows, K] x W (+ bias, + GELU post-ops).
+// Fixed-shape oneDNN matmuls: dst[rows, N] = src[rows, K] x W (+ bias, + GELU post-ops), for the
+// two tile heights kTileRows and kTailRows.
 // Weights are reordered once into the blocked layout oneDNN picks for that shape
 // (format_tag::any). Primitives use a user scratchpad, so executing one allocates nothing.
 #pragma once
@@ -23,8 +24,10 @@ struct GemmSpec {
 
 class GemmPrimitive {
  public:
-  // Must be called with OpenMP pinned to one thread (oneDNN sizes its partitioning from it).
-  static Result<GemmPrimitive> Create(const dnnl::engine& eng, const GemmSpec& spec);
+  // A primitive for tiles of `rows` rows. Must be called with OpenMP pinned to one thread
+  // (oneDNN sizes its partitioning from it).
+  static Result<GemmPrimitive> Create(const dnnl::engine& eng, const GemmSpec& spec,
+                                      int rows = kTileRows);
 
   const GemmSpec& spec() const { return spec_; }
   const dnnl::memory::desc& src_desc() const { return src_md_; }
@@ -33,10 +36,12 @@ class GemmPrimitive {
   const dnnl::memory::desc& bias_desc() const { return bias_md_; }
   size_t scratchpad_bytes() const { return scratch_bytes_; }
   const dnnl::primitive& primitive() const { return prim_; }
-  double flops_per_call() const { return 2.0 * kTileRows * spec_.k * spec_.n; }
+  int rows() const { return rows_; }
+  double flops_per_call() const { return 2.0 * rows_ * spec_.k * spec_.n; }
 
  private:
   GemmSpec spec_;
+  int rows_ = kTileRows;
   dnnl::memory::desc src_md_, wei_md_, dst_md_, bias_md_;
   size_t scratch_bytes_ = 0;
   dnnl::primitive prim_;

@@ -14,6 +14,11 @@ constexpr int kQkv = 3 * kDm;
 // Every GEMM runs on blocks of exactly kTileRows rows (zero/stale rows past the batch end), with
 // one pre-built primitive per weight shape, so a row's bits never depend on the batch size.
 constexpr int kTileRows = 64;
+// The last partial block of a batch runs as tiles of kTailRows rows instead (less padding for
+// small batches). This is only allowed because the rows of the kTailRows and kTileRows
+// primitives are bitwise identical, which cpu_gemm_test pins for every weight shape; the backend
+// also checks at start-up that both use the same packed weight layout.
+constexpr int kTailRows = 16;
 
 // Z: output of the fused input projection, one row per packed token.
 constexpr int kZq = 0, kZk = 384, kZv = 768, kZg = 1152;
