@@ -12,7 +12,7 @@
 namespace lam::server {
 
 std::string Server::StatusJson() {
-  using nlohmann::json;
+  using json = nlohmann::ordered_json;
   const engine::ModelInfo& mi = engine_->info();
   const scheduler::Stats ss = scheduler_->GetStats();
   json j;

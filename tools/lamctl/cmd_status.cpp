@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+// lamctl status [--socket PATH] [--json] [SECTION]: lamd's state in Redis INFO style
+// ("# Server", "key:value" lines), or the daemon's JSON document (with schema_version).
+#include <cctype>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "control_client.h"
+#include "shm/protocol.h"
+
+namespace lam::ctl {
+namespace {
+
+std::string Human(double bytes) {
+  const char* units[] = {"B", "K", "M", "G", "T"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%s", bytes, units[u]);
+  return buf;
+}
+
+std::string Scalar(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {
+    std::string s;
+    for (const auto& e : v) s += (s.empty() ? "" : ",") + Scalar(e);
+    return s;
+  }
+  if (v.is_number_float()) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.6f", v.get<double>());
+    return buf;
+  }
+  return v.dump();
+}
+
+// One INFO section: scalars as key:value, byte counts with a _human twin, nested objects as
+// key:k1=v1,k2=v2 (Redis' style for compound fields).
+void PrintSection(const std::string& title, const nlohmann::json& obj) {
+  std::printf("# %s\n", title.c_str());
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    const std::string& k = it.key();
+    const auto& v = it.value();
+    if (k == "list") continue;  // per-client rows follow below
+    if (v.is_object()) {
+      std::string s;
+      for (auto e = v.begin(); e != v.end(); ++e) s += (s.empty() ? "" : ",") + e.key() + "=" + Scalar(e.value());
+      std::printf("%s:%s\n", k.c_str(), s.c_str());
+      continue;
+    }
+    if (v.is_array() && !v.empty() && v[0].is_object()) {
+      for (size_t i = 0; i < v.size(); ++i) {
+        std::string s;
+        for (auto e = v[i].begin(); e != v[i].end(); ++e) s += (s.empty() ? "" : ",") + e.key() + "=" + Scalar(e.value());
+        std::printf("%s%zu:%s\n", k.c_str(), i, s.c_str());
+      }
+      continue;
+    }
+    std::printf("%s:%s\n", k.c_str(), Scalar(v).c_str());
+    if (v.is_number() && k.size() > 6 && k.compare(k.size() - 6, 6, "_bytes") == 0) {
+      std::printf("%s_human:%s\n", k.substr(0, k.size() - 6).c_str(), Human(v.get<double>()).c_str());
+    }
+  }
+  if (obj.contains("list")) {
+    size_t i = 0;
+    for (const auto& c : obj["list"]) {
+      std::string s;
+      for (auto e = c.begin(); e != c.end(); ++e) s += (s.empty() ? "" : ",") + e.key() + "=" + Scalar(e.value());
+      std::printf("client%zu:%s\n", i++, s.c_str());
+    }
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+int CmdStatus(int argc, char** argv) {
+  std::string socket_flag, only;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: lamctl status [--socket PATH] [--json] [SECTION]\n"
+                  "  sections: server model clients queue batches requests executables\n"
+                  "  --json prints the daemon's document (with schema_version) for scripts\n");
+      return 0;
+    }
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--socket" && i + 1 < argc) {
+      socket_flag = argv[++i];
+    } else if (!a.empty() && a[0] != '-' && only.empty()) {
+      only = a;
+      for (auto& ch : only) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    } else {
+      std::fprintf(stderr, "lamctl status: unknown option '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  ControlSession s;
+  Status st = s.Connect(ResolveSocket(socket_flag));
+  std::string reply;
+  if (st.ok()) st = s.Call(shm::kFrameStatusRequest, "", shm::kFrameStatusReply, &reply);
+  if (!st.ok()) {
+    std::fprintf(stderr, "lamctl status: %s: %s\n", status_code_name(st.code()), st.message().c_str());
+    return 1;
+  }
+  const nlohmann::json doc = nlohmann::json::parse(reply, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    std::fprintf(stderr, "lamctl status: the daemon's reply is not JSON\n");
+    return 1;
+  }
+  if (json) {
+    std::printf("%s\n", (only.empty() ? doc : nlohmann::json{{"schema_version", doc["schema_version"]},
+                                                             {only, doc.value(only, nlohmann::json())}})
+                            .dump(2)
+                            .c_str());
+    return 0;
+  }
+  static const std::pair<const char*, const char*> kSections[] = {
+      {"server", "Server"},   {"model", "Model"},       {"clients", "Clients"},         {"queue", "Queue"},
+      {"batches", "Batches"}, {"requests", "Requests"}, {"executables", "Executables"}};
+  bool printed = false;
+  for (const auto& [key, title] : kSections) {
+    if (!only.empty() && only != key) continue;
+    if (doc.contains(key)) {
+      PrintSection(title, doc[key]);
+      printed = true;
+    }
+  }
+  if (!printed) {
+    std::fprintf(stderr, "lamctl status: no section '%s'\n", only.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace lam::ctl
