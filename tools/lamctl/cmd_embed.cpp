@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "daemon_engine.h"
 #include "engine/engine.h"
 
 namespace lam::ctl {
@@ -21,6 +22,7 @@ namespace {
 void EmbedUsage(FILE* f) {
   std::fprintf(f,
                "usage: lamctl embed --model DIR [--threads N] [--batch N] [--backend cpu|auto|cuda]\n"
+               "       lamctl embed --socket PATH [--batch N]   (computed by a running lamd)\n"
                "  reads one JSON array of token ids per line on stdin (ids include [CLS] and [SEP]),\n"
                "  writes one JSON array of floats (the L2-normalised embedding) per line on stdout.\n"
                "  --batch N   lines computed together (default 64); does not change any result\n");
@@ -77,7 +79,7 @@ Status Flush(engine::Engine& eng, std::vector<std::vector<int32_t>>& pending, st
 }  // namespace
 
 int CmdEmbed(int argc, char** argv) {
-  std::string model_dir;
+  std::string model_dir, socket;
   engine::EngineOptions opt;
   size_t batch_lines = 64;
   for (int i = 1; i < argc; ++i) {
@@ -94,6 +96,8 @@ int CmdEmbed(int argc, char** argv) {
     const std::string v = argv[++i];
     if (a == "--model") {
       model_dir = v;
+    } else if (a == "--socket") {
+      socket = v;
     } else if (a == "--backend") {
       opt.backend = v;
     } else if (a == "--threads" || a == "--batch") {
@@ -111,14 +115,14 @@ int CmdEmbed(int argc, char** argv) {
       return 2;
     }
   }
-  if (model_dir.empty()) {
-    std::fprintf(stderr, "lamctl embed: --model DIR is required\n");
+  if (model_dir.empty() == socket.empty()) {
+    std::fprintf(stderr, "lamctl embed: exactly one of --model DIR and --socket PATH is required\n");
     EmbedUsage(stderr);
     return 2;
   }
-  auto opened = engine::Engine::Open(model_dir, opt);
+  auto opened = socket.empty() ? engine::Engine::Open(model_dir, opt) : OpenDaemonEngine(socket);
   if (!opened.ok()) {
-    std::fprintf(stderr, "lamctl embed: cannot open model '%s': %s\n", model_dir.c_str(),
+    std::fprintf(stderr, "lamctl embed: cannot open model '%s': %s\n", socket.empty() ? model_dir.c_str() : socket.c_str(),
                  opened.status().ToString().c_str());
     return 1;
   }

@@ -12,5 +12,7 @@ struct Command {
 };
 
 int CmdEmbed(int argc, char** argv);
+int CmdStatus(int argc, char** argv);
+int CmdPing(int argc, char** argv);
 
 }  // namespace lam::ctl

@@ -13,6 +13,8 @@ namespace {
 // Add new subcommands here (and declare them in commands.h).
 const Command kCommands[] = {
     {"embed", "read JSON lines of token ids on stdin, write one embedding per line (in-process engine)", CmdEmbed},
+    {"status", "lamd's state in INFO sections (--json for scripts)", CmdStatus},
+    {"ping", "round trips to lamd over the control socket", CmdPing},
 };
 
 void Usage(FILE* f) {
