@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+// lamd's configuration: file, flags, precedence and errors that name the key and line.
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "server/peer_auth.h"
+
+namespace lam::server {
+namespace {
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const std::string path = std::string(LAM_TEST_DATA_DIR) + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ServerConfigTest, DefaultsWork) {
+  Config c;
+  EXPECT_EQ(c.socket, "/run/lamd/lamd.sock");
+  EXPECT_EQ(c.backend, "auto");
+  EXPECT_EQ(c.polling_us, 0u);
+  EXPECT_EQ(c.allow_group, "lam");
+}
+
+TEST(ServerConfigTest, FileKeysAndFlagsCoverTheSameSettingsAndFlagsWin) {
+  const std::string path = WriteFile("lamd-test.conf",
+                                     "# comment\n"
+                                     "model = /models/a   # trailing comment\n"
+                                     "max_delay_us = 250\n"
+                                     "arena-bytes = 32M\n"
+                                     "buckets = 8, 64,512\n"
+                                     "socket_mode = 0600\n");
+  Config c;
+  std::string a0 = "lamd", a1 = "--config", a2 = path, a3 = "--max-delay-us=75", a4 = "--token_budget", a5 = "1024";
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data()};
+  bool help, version;
+  ASSERT_TRUE(ParseCommandLine(&c, 6, argv, &help, &version).ok());
+  EXPECT_EQ(c.model, "/models/a");
+  EXPECT_EQ(c.max_delay_us, 75);
+  EXPECT_EQ(c.token_budget, 1024u);
+  EXPECT_EQ(c.arena_bytes, 32ull << 20);
+  EXPECT_EQ(c.buckets, (std::vector<uint32_t>{8, 64, 512}));
+  EXPECT_EQ(c.socket_mode, 0600u);
+}
+
+TEST(ServerConfigTest, ErrorsNameTheKeyAndLine) {
+  const std::string path = WriteFile("lamd-bad.conf", "model = x\nring_entries = 100\n");
+  Config c;
+  Status st = LoadConfigFile(&c, path);
+  EXPECT_EQ(st.code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_NE(st.message().find(":2:"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("ring_entries"), std::string::npos);
+  EXPECT_EQ(ApplyConfigKey(&c, "no_such_key", "1").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(ApplyConfigKey(&c, "backend", "tpu").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(ApplyConfigKey(&c, "log-level", "loud").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(ApplyConfigKey(&c, "max_delay_us", "-5").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(ApplyConfigKey(&c, "arena_bytes", "12Q").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(LoadConfigFile(&c, "/nonexistent/lamd.conf").code(), LAM_STATUS_IO_ERROR);
+}
+
+TEST(ServerConfigTest, TheShippedDefaultConfigParses) {
+  Config c;
+  Status st = LoadConfigFile(&c, std::string(LAM_SOURCE_DIR) + "/systemd/lamd.conf");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  EXPECT_EQ(c.socket, "/run/lamd/lamd.sock");
+  EXPECT_EQ(c.ring_entries, 256u);
+}
+
+TEST(ServerConfigTest, HelpAndVersionAreRecognised) {
+  Config c;
+  std::string a0 = "lamd", a1 = "--help";
+  char* argv[] = {a0.data(), a1.data()};
+  bool help = false, version = false;
+  ASSERT_TRUE(ParseCommandLine(&c, 2, argv, &help, &version).ok());
+  EXPECT_TRUE(help);
+  EXPECT_NE(UsageText().find("--polling-us"), std::string::npos);
+}
+
+TEST(ServerConfigTest, PeerPolicyAllowsRootSelfAndListedUidsOnly) {
+  PeerPolicy p(/*self=*/1234, {777}, /*group=*/"");
+  std::string why;
+  EXPECT_TRUE(p.Allows(0, 0, &why));
+  EXPECT_TRUE(p.Allows(1234, 5, &why));
+  EXPECT_TRUE(p.Allows(777, 5, &why));
+  EXPECT_FALSE(p.Allows(4242, 4242, &why));
+  EXPECT_NE(why.find("4242"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lam::server
