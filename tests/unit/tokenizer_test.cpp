@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -249,6 +250,40 @@ TEST_F(RealVocabTest, ThreadsGetTheSameIds) {
   }
   for (auto& th : threads) th.join();
   for (int t = 0; t < 4; ++t) EXPECT_EQ(bad[t], 0) << "thread " << t;
+}
+
+// Arbitrary bytes: either ids framed by [CLS]/[SEP] or INVALID_UTF8, never anything else.
+TEST_F(RealVocabTest, ArbitraryBytesNeverMisbehave) {
+  std::mt19937 rng(12345);
+  const std::vector<std::string> fragments = {"a", "Z", " ", "[", "]", "[CLS]", "##", "\xC3\xA9",
+                                              "\xE6\x97\xA5", "\xF0\x9F\x98\x80", "\xCC\x81",
+                                              "\x00", "\xEF\xBF\xBD", "\xE2\x80\x8B"};
+  std::string text;
+  size_t ok = 0, invalid = 0;
+  for (int i = 0; i < 20000; ++i) {
+    text.clear();
+    const int len = static_cast<int>(rng() % 40);
+    for (int k = 0; k < len; ++k) {
+      if (rng() % 4 == 0) {
+        text.push_back(static_cast<char>(rng() & 0xFF));
+      } else {
+        text += fragments[rng() % fragments.size()];
+      }
+    }
+    auto r = tok_->Encode(text, 1 + 1 + rng() % 64);
+    if (r.ok()) {
+      ++ok;
+      ASSERT_GE(r->size(), 2u);
+      EXPECT_EQ(r->front(), 101);
+      EXPECT_EQ(r->back(), 102);
+      for (int32_t id : *r) ASSERT_TRUE(id >= 0 && id < 30522);
+    } else {
+      ++invalid;
+      ASSERT_EQ(r.status().code(), LAM_STATUS_INVALID_UTF8) << r.status().ToString();
+    }
+  }
+  EXPECT_GT(ok, 1000u);
+  EXPECT_GT(invalid, 1000u);
 }
 
 // Throughput on the fixture sentences (a measurement for the log, not a timed assertion).
