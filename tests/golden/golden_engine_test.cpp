@@ -18,6 +18,11 @@ namespace {
 
 constexpr double kMinCosine = 0.99999;
 constexpr double kMaxRelErr = 1e-4;
+// A single chunk of thousands of tokens sums thousands of fp32 terms per state entry
+// (lam-model.md 8d), so the long case gets a wider relative-error bound. Measured on the CPU
+// backend, single chunks: F128 1.9e-5 (L = 1100), 2.4e-5 (1500), 7.5e-5 (2070), 2.0e-4 (2100,
+// 3000); R64T 2.2e-4 (2070); cosine >= 0.99999997 throughout.
+constexpr double kMaxRelErrLong = 5e-4;
 constexpr int kDim = 384;
 
 class GoldenEngineTest : public ::testing::TestWithParam<const char*> {
@@ -45,14 +50,14 @@ class GoldenEngineTest : public ::testing::TestWithParam<const char*> {
     return v;
   }
 
-  // Checks out[i] against cases[i]; returns the worst agreement seen.
+  // Checks out[i] against cases[i] and prints the worst agreement seen.
   void CheckAll(const std::vector<const GoldenCase*>& cases, const std::vector<float>& out,
-                const char* how) {
+                const char* how, double max_rel_err = kMaxRelErr) {
     Agreement worst{1.0, 0.0};
     for (size_t i = 0; i < cases.size(); ++i) {
       const Agreement a = Compare(out.data() + i * kDim, cases[i]->embedding);
       EXPECT_GE(a.cosine, kMinCosine) << GetParam() << " " << how << " L=" << cases[i]->length;
-      EXPECT_LE(a.rel_err, kMaxRelErr) << GetParam() << " " << how << " L=" << cases[i]->length;
+      EXPECT_LE(a.rel_err, max_rel_err) << GetParam() << " " << how << " L=" << cases[i]->length;
       worst.cosine = std::min(worst.cosine, a.cosine);
       worst.rel_err = std::max(worst.rel_err, a.rel_err);
     }
@@ -115,6 +120,23 @@ TEST_P(GoldenEngineTest, RaggedBatchesMatchTheReferenceAndTheSingleResultsBitwis
       }
     }
   }
+}
+
+TEST_P(GoldenEngineTest, LongSingleChunkSequenceMatchesTheReference) {
+  if (golden_.family == "bert") GTEST_SKIP() << "BERT serves at most 512 tokens";
+  std::string err;
+  auto g = ReadGoldenFile(GoldenDir() + "/" + GetParam() + "_long.json", &err);
+  ASSERT_TRUE(g.has_value()) << err;
+  std::vector<const GoldenCase*> cases;
+  for (const auto& c : g->cases) cases.push_back(&c);
+  ASSERT_FALSE(cases.empty());
+  std::vector<float> out(cases.size() * kDim);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const engine::TokenSpan span{cases[i]->ids.data(), cases[i]->ids.size()};
+    const Status st = engine_->Embed({&span, 1}, out.data() + i * kDim);
+    ASSERT_TRUE(st.ok()) << "L=" << cases[i]->length << ": " << st.ToString();
+  }
+  CheckAll(cases, out, "long", kMaxRelErrLong);
 }
 
 TEST_P(GoldenEngineTest, SequencesOverMaxTokensAreRefused) {
