@@ -197,17 +197,32 @@ float RecurrentChunkPrepare(const engine::LamLayerWeights& w, engine::Variant va
     }
   }
   // A = strict_lower(-(k^beta k^T)); T = I + A + strict_lower(A A^T) (4.1 step 8, as written).
+  // Rows are built as vectors over j from transposed copies, so the inner loops vectorise.
+  alignas(64) float kt[kHd][kMaxDenseChunk];
   for (int i = 0; i < c; ++i) {
-    for (int j = 0; j < i; ++j) tm[i][j] = -Dot32(kb[i], kc[j]);
+    for (int d = 0; d < kHd; ++d) kt[d][i] = kc[i][d];
   }
-  // In place, bottom-up: entry (i, j) reads A's rows j < i (not yet rewritten, rows go downwards)
-  // and row i's entries m < j (not yet rewritten, columns go downwards).
-  for (int i = c - 1; i >= 0; --i) {
-    for (int j = i - 1; j >= 0; --j) {
-      float aa = 0.0f;
-      for (int m = 0; m < j; ++m) aa += tm[i][m] * tm[j][m];
-      tm[i][j] = tm[i][j] + aa;
+  alignas(64) float am[kMaxDenseChunk][kMaxDenseChunk];  // A, row-major
+  alignas(64) float at[kMaxDenseChunk][kMaxDenseChunk];  // A transposed
+  for (int i = 0; i < c; ++i) {
+    float row[kMaxDenseChunk] = {};
+    for (int d = 0; d < kHd; ++d) {
+      const float b = kb[i][d];
+      for (int j = 0; j < i; ++j) row[j] += b * kt[d][j];
     }
+    for (int j = 0; j < i; ++j) {
+      am[i][j] = -row[j];
+      at[j][i] = -row[j];
+    }
+  }
+  for (int i = 0; i < c; ++i) {
+    // (A A^T)[i][j] = sum_{m < j} A[i][m] A[j][m], accumulated over m in ascending order.
+    float acc[kMaxDenseChunk] = {};
+    for (int m = 0; m + 1 < i; ++m) {
+      const float a = am[i][m];
+      for (int j = m + 1; j < i; ++j) acc[j] += a * at[m][j];
+    }
+    for (int j = 0; j < i; ++j) tm[i][j] = am[i][j] + acc[j];
     tm[i][i] = 1.0f;
   }
   float mk[kHd] = {}, mu[kHd] = {};
@@ -295,14 +310,25 @@ void RecurrentHeadRun(const engine::LamLayerWeights& w, engine::Variant variant,
         us[i][d] = ui[d] - wr_s[d];
       }
     }
-    // O = gate * (q R + P U), P causal incl. the diagonal; then the blend.
+    // O = gate * (q R + P U), P causal incl. the diagonal; then the blend. P's rows are built
+    // as vectors over j from a transposed copy of the chunk's keys.
+    alignas(64) float kt[kHd][kMaxDenseChunk];
+    for (int j = 0; j < c; ++j) {
+      const float* k = K(f, r0 + j, head);
+      for (int d = 0; d < kHd; ++d) kt[d][j] = k[d];
+    }
     for (int i = 0; i < c; ++i) {
       const float* q = Q(f, r0 + i, head);
       float of[kHd], os[kHd], pf[kHd] = {}, pss[kHd] = {};
       VecMat(q, rf, of);
       VecMat(q, rs, os);
+      float prow[kMaxDenseChunk] = {};
+      for (int d = 0; d < kHd; ++d) {
+        const float qd = q[d];
+        for (int j = 0; j <= i; ++j) prow[j] += qd * kt[d][j];
+      }
       for (int j = 0; j <= i; ++j) {
-        const float p = Dot32(q, K(f, r0 + j, head));
+        const float p = prow[j];
         for (int d = 0; d < kHd; ++d) {
           pf[d] += p * uf[j][d];
           pss[d] += p * us[j][d];
