@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +19,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cache/cache_key.h"
@@ -40,6 +42,13 @@ CacheKey MakeKey(const std::string& bucket) {
   k.artifact = "test-blob";
   k.source_hash = "feedface";
   return k;
+}
+
+// Key "k<n>", appended piecewise (GCC 12 warns falsely, -Wrestrict, on "k" + std::string).
+CacheKey KeyN(unsigned n) {
+  std::string bucket = "k";
+  bucket += std::to_string(n);
+  return MakeKey(bucket);
 }
 
 std::vector<uint8_t> Bytes(size_t n, uint32_t seed) {
@@ -354,7 +363,7 @@ TEST_F(CacheStoreTest, ConcurrentProcessesNeverSeeTornEntries) {
         for (int i = 0; i < kPuts; ++i) {
           const int k = static_cast<int>(rng() % kKeys);
           const uint32_t n = rng() % 3 == 0 ? rng() % 200000 : rng() % 4000;
-          if (!(*c)->Put(MakeKey("k" + std::to_string(k)), SelfVerifying(n, rng())).ok()) {
+          if (!(*c)->Put(KeyN(k), SelfVerifying(n, rng())).ok()) {
             ::_exit(11);
           }
         }
@@ -362,7 +371,7 @@ TEST_F(CacheStoreTest, ConcurrentProcessesNeverSeeTornEntries) {
         // Read at least kReads times and until some entries were seen (writers may start late).
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
         for (int i = 0; i < kReads || (*c)->stats().hits < kReads / 4; ++i) {
-          auto r = (*c)->Get(MakeKey("k" + std::to_string(i % kKeys)));
+          auto r = (*c)->Get(KeyN(i % kKeys));
           if (!r.ok()) ::_exit(12);
           if (r->has_value() && !Verifies(**r)) ::_exit(13);
           if (std::chrono::steady_clock::now() > deadline) break;
@@ -391,13 +400,39 @@ TEST_F(CacheStoreTest, ConcurrentProcessesNeverSeeTornEntries) {
   }
   EXPECT_LE(total, kCap);
   for (int k = 0; k < kKeys; ++k) {
-    auto r = cache->Get(MakeKey("k" + std::to_string(k)));
+    auto r = cache->Get(KeyN(k));
     ASSERT_TRUE(r.ok());
     if (r->has_value()) {
       EXPECT_TRUE(Verifies(**r));
     }
   }
   EXPECT_EQ(cache->stats().corrupt_rejected, 0u);
+}
+
+TEST_F(CacheStoreTest, ThreadsShareOneCacheObject) {
+  auto cache = OpenCache(400 * 1024);
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      std::mt19937 rng(static_cast<uint32_t>(w + 100));
+      for (int i = 0; i < 80; ++i) {
+        const CacheKey key = KeyN(rng() % 5);
+        if (rng() % 2 == 0) {
+          if (!cache->Put(key, SelfVerifying(rng() % 50000, rng())).ok()) ++bad;
+        } else {
+          auto r = cache->Get(key);
+          if (!r.ok() || (r->has_value() && !Verifies(**r))) ++bad;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  const DiskCacheStats s = cache->stats();
+  EXPECT_EQ(s.corrupt_rejected, 0u);
+  EXPECT_GT(s.puts, 0u);
+  EXPECT_LE(s.bytes, 400u * 1024);
 }
 
 TEST_F(CacheStoreTest, LruEvictsLeastRecentlyUsedAndKeepsNewest) {
