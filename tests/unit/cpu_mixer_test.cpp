@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_mixer.h"
+#include "backend/cpu/cpu_ops.h"
 #include "engine/synthetic_model.h"
 
 namespace lam::cpu {
@@ -27,7 +28,7 @@ Rows MakeRows(int len, uint32_t seed) {
   Rows r{std::vector<float>(static_cast<size_t>(len) * kFCols), std::vector<float>(static_cast<size_t>(len) * kSCols), len};
   for (int t = 0; t < len; ++t) {
     float* s = &r.s[static_cast<size_t>(t) * kSCols];
-    for (int c = 0; c < 60; ++c) s[c] = u(rng);
+    for (int c = 0; c < 72; ++c) s[c] = u(rng);  // up to kStau + 11
     float* f = &r.f[static_cast<size_t>(t) * kFCols];
     for (int h = 0; h < kHeads; ++h) {
       for (int part : {kFq, kFk}) {
@@ -122,11 +123,11 @@ TEST(CpuMixerTest, R64TSingleChunkScanEqualsTheDenseRecurrentPath) {
     const size_t n = static_cast<size_t>(len) * kDm;
     std::vector<float> scan(n, 0.0f), dense(n, 0.0f), u(n), wk(n);
     for (int h = 0; h < kHeads; ++h) {
-      R64TSingleChunkScan(w, r.f.data(), r.s.data(), scan.data(), len, h);
+      R64TSingleChunkScan(r.f.data(), r.s.data(), scan.data(), len, h);
       const float psi = RecurrentChunkPrepare(w, engine::Variant::kR64T, r.f.data(), r.s.data(), u.data(), wk.data(), len, h, 0, 1);
       const float cross = 0.05f + 0.1f * psi;
       std::vector<float> psis(kHeads, psi);
-      RecurrentHeadRun(w, engine::Variant::kR64T, r.f.data(), r.s.data(), u.data(), wk.data(), dense.data(), len, 1, h, psis.data(), &cross);
+      RecurrentHeadRun(engine::Variant::kR64T, r.f.data(), r.s.data(), u.data(), wk.data(), dense.data(), len, 1, h, psis.data(), &cross);
     }
     for (size_t i = 0; i < n; ++i) ASSERT_NEAR(scan[i], dense[i], 2e-5 * std::max(1.0f, std::abs(dense[i]))) << i;
   }
@@ -135,15 +136,19 @@ TEST(CpuMixerTest, R64TSingleChunkScanEqualsTheDenseRecurrentPath) {
 TEST(CpuMixerTest, TokenFluxIsClampedSigmoidOfTheMlp) {
   engine::SyntheticModel m(engine::Variant::kR64T, 6, 1, 10);
   const auto& w = m.weights().lam_layers[0];
-  std::vector<float> kb(kHd, 0.3f), v(kHd, -0.2f);
+  std::vector<float> w1t(64 * 16);
+  for (int o = 0; o < 16; ++o)
+    for (int i = 0; i < 64; ++i) w1t[i * 16 + o] = w.tflux_net1_w[o * 64 + i];
+  std::vector<float> kb(kHd), v(kHd);
+  for (int i = 0; i < kHd; ++i) kb[i] = 0.05f * (i - 16), v[i] = -0.2f + 0.01f * i;
   double out = w.tflux_net2_b[0];
   for (int o = 0; o < 16; ++o) {
     double hs = w.tflux_net1_b[o];
-    for (int i = 0; i < kHd; ++i) hs += w.tflux_net1_w[o * 64 + i] * 0.3 + w.tflux_net1_w[o * 64 + 32 + i] * -0.2;
+    for (int i = 0; i < kHd; ++i) hs += w.tflux_net1_w[o * 64 + i] * kb[i] + w.tflux_net1_w[o * 64 + 32 + i] * v[i];
     out += w.tflux_net2_w[o] * hs / (1 + std::exp(-hs));
   }
   const double want = std::min(0.99, std::max(0.01, 1 / (1 + std::exp(-out))));
-  EXPECT_NEAR(TokenFlux(w, kb.data(), v.data()), want, 1e-6);
+  EXPECT_NEAR(TokenFlux(w1t.data(), w.tflux_net1_b, w.tflux_net2_w, w.tflux_net2_b, kb.data(), v.data()), want, 1e-6);
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ struct CpuBackend::LayerPack {
   dnnl::memory w_in, w_out, w_ffn1, w_ffn2, b_ffn1, b_ffn2;
   std::vector<float> conv_w;  // [4][kQkv]
   std::vector<float> conv_b;  // [kQkv]
+  std::vector<float> tflux_w1t;  // [64][16] (R64T)
   FrontParams front;
   const engine::LamLayerWeights* src = nullptr;
 };
@@ -296,6 +297,16 @@ Status CpuBackend::Init() {
       }
       p.front.conv_w = p.conv_w.data();
       p.front.conv_b = p.conv_b.data();
+      if (v == Variant::kR64T) {
+        p.tflux_w1t.assign(64 * 16, 0.0f);
+        for (int o = 0; o < 16; ++o) {
+          for (int i = 0; i < 64; ++i) p.tflux_w1t[i * 16 + o] = L.tflux_net1_w[o * 64 + i];
+        }
+        p.front.tflux_w1t = p.tflux_w1t.data();
+        p.front.tflux_b1 = L.tflux_net1_b;
+        p.front.tflux_w2 = L.tflux_net2_w;
+        p.front.tflux_b2 = L.tflux_net2_b;
+      }
       if (recurrent) {
         p.front.fd_bias = L.fdecay_b;
         p.front.fd_bias2 = L.fdecay_bias2;
@@ -304,7 +315,7 @@ Status CpuBackend::Init() {
       }
       packed_bytes_ += p.w_in.get_desc().get_size() + p.w_out.get_desc().get_size() +
                        p.w_ffn1.get_desc().get_size() + p.w_ffn2.get_desc().get_size() +
-                       (p.conv_w.size() + p.conv_b.size()) * sizeof(float);
+                       (p.conv_w.size() + p.conv_b.size() + p.tflux_w1t.size()) * sizeof(float);
       layers_.push_back(std::move(p));
     }
   });
@@ -583,7 +594,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
         const int h = static_cast<int>(task % kHeads);
         const auto& p = exe.seqs[static_cast<size_t>(ch.seq)];
         if (variant == Variant::kR64T && p.nchunks == 1) {
-          R64TSingleChunkScan(L, frow(p.row0), srow(p.row0), drow(o, p.row0), p.seg, h);
+          R64TSingleChunkScan(frow(p.row0), srow(p.row0), drow(o, p.row0), p.seg, h);
           continue;
         }
         exe.psi[(static_cast<size_t>(p.chunk0) + ch.n) * kHeads + h] =
@@ -603,7 +614,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
         const auto& p = exe.seqs[task / kHeads];
         const int h = static_cast<int>(task % kHeads);
         if (variant == Variant::kR64T && p.nchunks == 1) continue;
-        RecurrentHeadRun(L, variant, frow(p.row0), srow(p.row0), drow(u, p.row0), drow(wk, p.row0),
+        RecurrentHeadRun(variant, frow(p.row0), srow(p.row0), drow(u, p.row0), drow(wk, p.row0),
                          drow(o, p.row0), p.chunk, p.nchunks, h,
                          exe.psi.data() + static_cast<size_t>(p.chunk0) * kHeads,
                          exe.cross.data() + p.chunk0);

@@ -27,9 +27,9 @@ constexpr int kZCols = 1600;  // 1596 used, padded to a multiple of 16
 // F: conv + SiLU outputs; q and k L2-normalised per head, v already multiplied by beta.
 constexpr int kFq = 0, kFk = 384, kFv = 768;
 constexpr int kFCols = 1152;
-// S: per-head scalars after their sigmoid.
-constexpr int kSbeta = 0, kSfg = 12, kSsg = 24, kSfd = 36, kSsd = 48;
-constexpr int kSCols = 64;
+// S: per-head scalars after their sigmoid; tau is R64T's clamped token flux (4.4).
+constexpr int kSbeta = 0, kSfg = 12, kSsg = 24, kSfd = 36, kSsd = 48, kStau = 60;
+constexpr int kSCols = 80;
 
 // lam-model.md 4.1 step 1: L' = 32 * ceil(L / 32) when L >= 64, else L.
 constexpr int LayerPaddedLength(int len) {

@@ -109,18 +109,6 @@ void DeltaScan(const float* f, const float* s, int len, int h, Emit&& emit) {
 
 }  // namespace
 
-float TokenFlux(const engine::LamLayerWeights& w, const float* kbeta, const float* vhat) {
-  float out = w.tflux_net2_b[0];
-  for (int o = 0; o < 16; ++o) {
-    const float* row = w.tflux_net1_w + o * 64;
-    float hsum = w.tflux_net1_b[o];
-    for (int i = 0; i < kHd; ++i) hsum += row[i] * kbeta[i];
-    for (int i = 0; i < kHd; ++i) hsum += row[kHd + i] * vhat[i];
-    out += w.tflux_net2_w[o] * SiluF(hsum);
-  }
-  return Clamp01(SigmoidF(out));
-}
-
 void F128ScanChunk(const float* f, const float* s, float* o, int len, int head) {
   DeltaScan<true>(f, s, len, head, [&](int t, const float* pv, const float* pu) {
     const float fg = 0.1f * Sc(s, t, kSfg + head);
@@ -130,14 +118,9 @@ void F128ScanChunk(const float* f, const float* s, float* o, int len, int head) 
   });
 }
 
-void R64TSingleChunkScan(const engine::LamLayerWeights& w, const float* f, const float* s,
-                         float* o, int len, int head) {
+void R64TSingleChunkScan(const float* f, const float* s, float* o, int len, int head) {
   DeltaScan<false>(f, s, len, head, [&](int t, const float*, const float* pu) {
-    const float b = Sc(s, t, kSbeta + head);
-    float kb[kHd];
-    const float* k = K(f, t, head);
-    for (int i = 0; i < kHd; ++i) kb[i] = k[i] * b;
-    const float alpha = 0.5f + 0.3f * TokenFlux(w, kb, V(f, t, head));
+    const float alpha = 0.5f + 0.3f * Sc(s, t, kStau + head);
     const float fg = Sc(s, t, kSfg + head), sg = Sc(s, t, kSsg + head);
     float* out = Row(o, t, head);
     for (int j = 0; j < kHd; ++j) out[j] = alpha * (fg * pu[j]) + (1.0f - alpha) * (sg * pu[j]);
@@ -268,7 +251,7 @@ float RecurrentChunkPrepare(const engine::LamLayerWeights& w, engine::Variant va
   return FluxNet(w, mk, mu, a);
 }
 
-void RecurrentHeadRun(const engine::LamLayerWeights& w, engine::Variant variant, const float* f,
+void RecurrentHeadRun(engine::Variant variant, const float* f,
                       const float* s, const float* u, const float* wk, float* o, int c,
                       int nchunks, int head, const float* psi, const float* cross) {
   alignas(64) Mat sf = {}, ss = {}, rf, rs;
@@ -335,16 +318,7 @@ void RecurrentHeadRun(const engine::LamLayerWeights& w, engine::Variant variant,
         }
       }
       const float fg = Sc(s, r0 + i, kSfg + head), sg = Sc(s, r0 + i, kSsg + head);
-      float alpha;
-      if (token_alpha) {
-        const float b = Sc(s, r0 + i, kSbeta + head);
-        const float* k = K(f, r0 + i, head);
-        float kb[kHd];
-        for (int d = 0; d < kHd; ++d) kb[d] = k[d] * b;
-        alpha = 0.5f + 0.3f * TokenFlux(w, kb, V(f, r0 + i, head));
-      } else {
-        alpha = 0.5f + 0.3f * ps;
-      }
+      const float alpha = 0.5f + 0.3f * (token_alpha ? Sc(s, r0 + i, kStau + head) : ps);
       float* out = Row(o, r0 + i, head);
       for (int d = 0; d < kHd; ++d) {
         const float vf = fg * (of[d] + pf[d]);

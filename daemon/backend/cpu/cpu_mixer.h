@@ -22,8 +22,8 @@ void F128DenseChunk(const float* f, const float* s, float* o, int len, int head)
 
 // R64T when the sequence is a single chunk (the states are zero): the scan form, no CxC matrix.
 // o_t = alpha_t * fg_t * (P u)_t + (1 - alpha_t) * sg_t * (P u)_t, alpha_t from the token flux.
-void R64TSingleChunkScan(const engine::LamLayerWeights& w, const float* f, const float* s,
-                         float* o, int len, int head);
+// alpha_t = 0.5 + 0.3 tau_t with tau from the s rows (kStau).
+void R64TSingleChunkScan(const float* f, const float* s, float* o, int len, int head);
 
 // Recurrent variants, phase 1 for chunk `n` of `nchunks` (chunk of c <= kMaxDenseChunk rows, one
 // head): u = T v, w = T k^beta into u/wk rows; returns the resonance flux psi.
@@ -33,11 +33,8 @@ float RecurrentChunkPrepare(const engine::LamLayerWeights& w, engine::Variant va
 
 // Recurrent variants, phase 2 for one head over all chunks of a sequence (sequential states).
 // psi[n * kHeads + head]; cross[n] = 0.05 + 0.1 * mean over heads of psi (per sequence, 8a).
-void RecurrentHeadRun(const engine::LamLayerWeights& w, engine::Variant variant, const float* f,
+void RecurrentHeadRun(engine::Variant variant, const float* f,
                       const float* s, const float* u, const float* wk, float* o, int c,
                       int nchunks, int head, const float* psi, const float* cross);
-
-// Token-flux blend weight input tau_t for R64T (one token, one head), exposed for tests.
-float TokenFlux(const engine::LamLayerWeights& w, const float* kbeta, const float* vhat);
 
 }  // namespace lam::cpu

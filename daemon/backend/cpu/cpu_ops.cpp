@@ -113,7 +113,29 @@ void FrontRow(const float* const taps[4], const FrontParams& p, float* f_row, fl
       k[i] = k[i] / kn;
       v[i] = beta * v[i];
     }
+    if (p.tflux_w1t != nullptr) {
+      float kb[kHd];
+      for (int i = 0; i < kHd; ++i) kb[i] = k[i] * beta;
+      s_row[kStau + h] = TokenFlux(p.tflux_w1t, p.tflux_b1, p.tflux_w2, p.tflux_b2, kb, v);
+    }
   }
+}
+
+float TokenFlux(const float* w1t, const float* b1, const float* w2, const float* b2,
+                const float* kbeta, const float* vhat) {
+  float hs[16];
+  for (int o = 0; o < 16; ++o) hs[o] = b1[o];
+  for (int i = 0; i < kHd; ++i) {
+    const float z = kbeta[i];
+    for (int o = 0; o < 16; ++o) hs[o] += w1t[i * 16 + o] * z;
+  }
+  for (int i = 0; i < kHd; ++i) {
+    const float z = vhat[i];
+    for (int o = 0; o < 16; ++o) hs[o] += w1t[(kHd + i) * 16 + o] * z;
+  }
+  float out = b2[0];
+  for (int o = 0; o < 16; ++o) out += w2[o] * SiluF(hs[o]);
+  return std::min(std::max(SigmoidF(out), 0.01f), 0.99f);
 }
 
 void GatedRmsNormRow(float* o, const float* g, const float* w) {

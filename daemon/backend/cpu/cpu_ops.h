@@ -26,10 +26,21 @@ struct FrontParams {
   const float* fd_bias2 = nullptr;
   const float* sd_bias = nullptr;
   const float* sd_bias2 = nullptr;
+  // R64T token flux: net1 transposed to [64][16] (vector loops over the 16 hidden units), its
+  // bias [16], net2 [16] and bias [1]. Null for F128/R32.
+  const float* tflux_w1t = nullptr;
+  const float* tflux_b1 = nullptr;
+  const float* tflux_w2 = nullptr;
+  const float* tflux_b2 = nullptr;
 };
 
+// tau = clamp(sigmoid(w2 . silu(W1 [kbeta; vhat] + b1) + b2), 0.01, 0.99) for one token and
+// head, with W1 given transposed as [64][16].
+float TokenFlux(const float* w1t, const float* b1, const float* w2, const float* b2,
+                const float* kbeta, const float* vhat);
+
 // Front end of one token: depthwise conv over taps t-2..t+1 (null = outside the sequence, reads
-// zero) + bias + SiLU; q, k L2-normalised per head; v <- beta * v; the sigmoid scalars.
+// zero) + bias + SiLU; q, k L2-normalised per head; v <- beta * v; the sigmoid scalars; tau.
 // taps[2] is this token's Z row.
 void FrontRow(const float* const taps[4], const FrontParams& p, float* f_row, float* s_row);
 

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+#include "backend/cpu/cpu_bert.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "backend/cpu/cpu_attention.h"
+#include "backend/cpu/cpu_layout.h"
+#include "backend/cpu/cpu_ops.h"
+
+namespace lam::cpu {
+namespace {
+
+// 64-byte aligned, zero-initialised float buffer allocated once at compile time.
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(size_t n) : n_(n) {
+    const size_t bytes = std::max<size_t>((n * sizeof(float) + 63) / 64 * 64, 64);
+    p_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (p_) std::memset(p_.get(), 0, bytes);
+  }
+  float* get() const { return p_.get(); }
+  bool ok() const { return p_ != nullptr; }
+  size_t bytes() const { return n_ * sizeof(float); }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> p_;
+  size_t n_ = 0;
+};
+
+// Runs f(begin, end) over [0, n): inline for small batches, otherwise on the arena. The split
+// never changes what is computed for an index.
+template <typename F>
+void ForRange(bool serial, size_t n, size_t grain, const F& f) {
+  if (n == 0) return;
+  if (serial || n <= grain) {
+    f(size_t{0}, n);
+    return;
+  }
+  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
+                    [&](const tbb::blocked_range<size_t>& r) { f(r.begin(), r.end()); });
+}
+
+// Batches with at most this many packed rows run on the calling thread only.
+constexpr size_t kSerialRows = 64;
+
+Status Missing(size_t layer, const char* name) {
+  return Status(LAM_STATUS_MODEL_INVALID,
+                "bert layer " + std::to_string(layer) + ": tensor " + name + " is missing");
+}
+
+}  // namespace
+
+struct CpuBertBackend::LayerPack {
+  dnnl::memory w_qkv, w_out, w_ffn1, w_ffn2;
+  dnnl::memory b_qkv, b_out, b_ffn1, b_ffn2;
+  std::vector<float> qkv_bias;  // [kQkv]: q, k, v biases concatenated
+  const engine::BertLayerWeights* src = nullptr;
+};
+
+class CpuBertBackend::Exe final : public backend::Executable {
+ public:
+  struct SeqPlan {
+    int len = 0;
+    int row0 = 0;
+  };
+  struct Slot {
+    GemmSlot qkv[2], out[2], ffn1[2], ffn2[2];  // per tile kind
+    Buffer tmp, mid, attn;
+  };
+
+  Exe(const CpuBertBackend* owner, const backend::Bucket& b) : owner_(owner), bucket_(b) {}
+  const backend::Bucket& bucket() const override { return bucket_; }
+  size_t byte_size() const override { return bytes_; }
+
+  void Fail(Status st) {
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (!failed.exchange(true)) error = std::move(st);
+  }
+  void PlanTiles(bool tail_tiles) {
+    if (tail_tiles) {
+      full_tiles = rows / kTileRows;
+      ntiles = full_tiles + (rows % kTileRows + kTailRows - 1) / kTailRows;
+    } else {
+      full_tiles = ntiles = (rows + kTileRows - 1) / kTileRows;
+    }
+  }
+  size_t TileStart(size_t t, int* kind) const {
+    *kind = t < full_tiles ? 0 : 1;
+    return t < full_tiles ? t * kTileRows : full_tiles * kTileRows + (t - full_tiles) * kTailRows;
+  }
+  size_t SeqOfRow(size_t r) const {
+    size_t lo = 0, hi = nseq;
+    while (hi - lo > 1) {
+      const size_t mid = (lo + hi) / 2;
+      if (static_cast<size_t>(seqs[mid].row0) <= r) lo = mid; else hi = mid;
+    }
+    return lo;
+  }
+
+  const CpuBertBackend* owner_;
+  backend::Bucket bucket_;
+  size_t bytes_ = 0;
+  Buffer x, qkv, ctx;
+  std::vector<Slot> slots;
+  std::vector<SeqPlan> seqs;
+  const engine::TokenSpan* batch = nullptr;
+  size_t nseq = 0, rows = 0, full_tiles = 0, ntiles = 0;
+  std::atomic<bool> failed{false};
+  std::mutex error_mu;
+  Status error;
+};
+
+CpuBertBackend::CpuBertBackend(const engine::ModelWeights& weights, int threads)
+    : w_(weights), threads_(std::make_unique<CpuThreads>(threads)), eng_(dnnl::engine::kind::cpu, 0) {}
+
+CpuBertBackend::~CpuBertBackend() = default;
+
+int CpuBertBackend::embedding_dim() const { return kDm; }
+
+Result<std::unique_ptr<CpuBertBackend>> CpuBertBackend::Create(const engine::ModelWeights& weights,
+                                                               int threads) {
+  const engine::ModelConfig& c = weights.config;
+  if (c.family != engine::Family::kBert) {
+    return Status(LAM_STATUS_UNSUPPORTED, std::string("CpuBertBackend serves the 'bert' family, not '") +
+                                              engine::family_name(c.family) + "'");
+  }
+  if (c.hidden != kDm || c.heads != kHeads || c.head_dim != kHd || c.intermediate != kFfn) {
+    return Status(LAM_STATUS_UNSUPPORTED,
+                  "the CPU BERT kernels are specialised for hidden 384, 12 heads of 32, FFN 1536; model has hidden " +
+                      std::to_string(c.hidden) + ", heads " + std::to_string(c.heads) + ", head_dim " +
+                      std::to_string(c.head_dim) + ", intermediate " + std::to_string(c.intermediate));
+  }
+  if (static_cast<int>(weights.bert_layers.size()) != c.layers || c.layers < 1) {
+    return Status(LAM_STATUS_MODEL_INVALID, "config says " + std::to_string(c.layers) +
+                                                " layers but " + std::to_string(weights.bert_layers.size()) +
+                                                " bert layers are wired");
+  }
+  if (!weights.word || !weights.pos || !weights.type || !weights.emb_ln_w || !weights.emb_ln_b) {
+    return Status(LAM_STATUS_MODEL_INVALID, "embedding tensors are missing");
+  }
+  // BERT positions are rows 0..L-1 of the table; there is no interpolation past its end.
+  if (c.vocab_size < 1 || c.max_tokens < 1 || c.max_tokens > c.position_table) {
+    return Status(LAM_STATUS_MODEL_INVALID,
+                  "bert max_tokens " + std::to_string(c.max_tokens) + " must be in [1, position table rows " +
+                      std::to_string(c.position_table) + "]");
+  }
+  std::unique_ptr<CpuBertBackend> b(new CpuBertBackend(weights, threads));
+  LAM_RETURN_IF_ERROR(b->Init());
+  return b;
+}
+
+Status CpuBertBackend::Init() {
+  for (size_t l = 0; l < w_.bert_layers.size(); ++l) {
+    const auto& L = w_.bert_layers[l];
+#define LAM_REQUIRE_(field) \
+  if (L.field == nullptr) return Missing(l, #field)
+    LAM_REQUIRE_(q_w); LAM_REQUIRE_(q_b); LAM_REQUIRE_(k_w); LAM_REQUIRE_(k_b);
+    LAM_REQUIRE_(v_w); LAM_REQUIRE_(v_b); LAM_REQUIRE_(attn_out_w); LAM_REQUIRE_(attn_out_b);
+    LAM_REQUIRE_(ln1_w); LAM_REQUIRE_(ln1_b); LAM_REQUIRE_(ffn1_w); LAM_REQUIRE_(ffn1_b);
+    LAM_REQUIRE_(ffn2_w); LAM_REQUIRE_(ffn2_b); LAM_REQUIRE_(ln2_w); LAM_REQUIRE_(ln2_b);
+#undef LAM_REQUIRE_
+  }
+
+  Status st;
+  threads_->Execute([&] {
+    // As in CpuBackend: primitives and reorders are built with OpenMP pinned to one thread.
+    const GemmSpec specs[4] = {{kDm, kQkv, true, 0}, {kDm, kDm, true, 0}, {kDm, kFfn, true, 1}, {kFfn, kDm, true, 0}};
+    GemmPrimitive* dst[4] = {g_qkv_, g_out_, g_ffn1_, g_ffn2_};
+    tail_tiles_ = true;
+    for (int i = 0; i < 4; ++i) {
+      for (int kind = 0; kind < 2; ++kind) {
+        auto r = GemmPrimitive::Create(eng_, specs[i], kind == 0 ? kTileRows : kTailRows);
+        if (!r.ok()) {
+          st = r.status();
+          return;
+        }
+        dst[i][kind] = std::move(r).value();
+      }
+      // Both tile heights must read the same packed weights; otherwise use full tiles only.
+      if (!(dst[i][0].weights_desc() == dst[i][1].weights_desc())) tail_tiles_ = false;
+    }
+    std::vector<float> cat(static_cast<size_t>(kQkv) * kDm);
+    layers_.reserve(w_.bert_layers.size());
+    for (const auto& L : w_.bert_layers) {
+      LayerPack p;
+      p.src = &L;
+      // Fused QKV projection: rows q, k, v of one [kQkv, kDm] matrix, biases likewise.
+      std::memcpy(cat.data(), L.q_w, sizeof(float) * kDm * kDm);
+      std::memcpy(cat.data() + kDm * kDm, L.k_w, sizeof(float) * kDm * kDm);
+      std::memcpy(cat.data() + 2 * kDm * kDm, L.v_w, sizeof(float) * kDm * kDm);
+      p.qkv_bias.resize(kQkv);
+      std::memcpy(p.qkv_bias.data(), L.q_b, sizeof(float) * kDm);
+      std::memcpy(p.qkv_bias.data() + kDm, L.k_b, sizeof(float) * kDm);
+      std::memcpy(p.qkv_bias.data() + 2 * kDm, L.v_b, sizeof(float) * kDm);
+      auto wqkv = PackWeights(eng_, g_qkv_[0], cat.data());
+      auto wout = PackWeights(eng_, g_out_[0], L.attn_out_w);
+      auto w1 = PackWeights(eng_, g_ffn1_[0], L.ffn1_w);
+      auto w2 = PackWeights(eng_, g_ffn2_[0], L.ffn2_w);
+      for (auto* r : {&wqkv, &wout, &w1, &w2}) {
+        if (!r->ok()) {
+          st = r->status();
+          return;
+        }
+      }
+      p.w_qkv = std::move(wqkv).value();
+      p.w_out = std::move(wout).value();
+      p.w_ffn1 = std::move(w1).value();
+      p.w_ffn2 = std::move(w2).value();
+      try {
+        p.b_qkv = dnnl::memory(g_qkv_[0].bias_desc(), eng_, p.qkv_bias.data());
+        p.b_out = dnnl::memory(g_out_[0].bias_desc(), eng_, const_cast<float*>(L.attn_out_b));
+        p.b_ffn1 = dnnl::memory(g_ffn1_[0].bias_desc(), eng_, const_cast<float*>(L.ffn1_b));
+        p.b_ffn2 = dnnl::memory(g_ffn2_[0].bias_desc(), eng_, const_cast<float*>(L.ffn2_b));
+      } catch (const dnnl::error& e) {
+        st = Status(LAM_STATUS_BACKEND_FAILED, std::string("oneDNN bias memory: ") + e.what());
+        return;
+      }
+      packed_bytes_ += p.w_qkv.get_desc().get_size() + p.w_out.get_desc().get_size() +
+                       p.w_ffn1.get_desc().get_size() + p.w_ffn2.get_desc().get_size() +
+                       p.qkv_bias.size() * sizeof(float);
+      // The bias memory points into qkv_bias's heap block, which moving the vector keeps.
+      layers_.push_back(std::move(p));
+    }
+  });
+  return st;
+}
+
+Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backend::Bucket& bucket) {
+  constexpr int kMaxBudget = 1 << 20;
+  if (bucket.max_sequences < 1 || bucket.token_budget < 1 || bucket.token_budget > kMaxBudget ||
+      bucket.max_sequences > bucket.token_budget) {
+    return Status(LAM_STATUS_INVALID_ARG, "bucket " + bucket.ToString() +
+                                              " is invalid (need 1 <= sequences <= tokens <= " +
+                                              std::to_string(kMaxBudget) + ")");
+  }
+  auto exe = std::make_unique<Exe>(this, bucket);
+  size_t rows = static_cast<size_t>(bucket.token_budget);
+  rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
+  exe->x = Buffer(rows * kDm);
+  exe->qkv = Buffer(rows * kQkv);
+  exe->ctx = Buffer(rows * kDm);
+  if (!exe->x.ok() || !exe->qkv.ok() || !exe->ctx.ok()) {
+    return Status(LAM_STATUS_BACKEND_FAILED, "out of memory for bucket " + bucket.ToString());
+  }
+  exe->bytes_ = exe->x.bytes() + exe->qkv.bytes() + exe->ctx.bytes();
+  exe->seqs.resize(static_cast<size_t>(bucket.max_sequences));
+  exe->bytes_ += exe->seqs.size() * sizeof(Exe::SeqPlan);
+  // No sequence is longer than the bucket's budget or the model's maximum.
+  const int max_len = std::min(bucket.token_budget, w_.config.max_tokens);
+  const size_t attn_floats = AttentionScratchFloats(max_len);
+
+  Status st;
+  exe->slots.resize(static_cast<size_t>(threads_->concurrency()));
+  threads_->Execute([&] {
+    for (auto& slot : exe->slots) {
+      for (int kind = 0; kind < 2; ++kind) {
+        auto a = GemmSlot::Create(eng_, g_qkv_[kind]);
+        auto b = GemmSlot::Create(eng_, g_out_[kind]);
+        auto c = GemmSlot::Create(eng_, g_ffn1_[kind]);
+        auto d = GemmSlot::Create(eng_, g_ffn2_[kind]);
+        for (auto* r : {&a, &b, &c, &d}) {
+          if (!r->ok()) {
+            st = r->status();
+            return;
+          }
+        }
+        slot.qkv[kind] = std::move(a).value();
+        slot.out[kind] = std::move(b).value();
+        slot.ffn1[kind] = std::move(c).value();
+        slot.ffn2[kind] = std::move(d).value();
+      }
+      slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
+      slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
+      slot.attn = Buffer(attn_floats);
+      if (!slot.tmp.ok() || !slot.mid.ok() || !slot.attn.ok()) {
+        st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
+        return;
+      }
+    }
+  });
+  LAM_RETURN_IF_ERROR(st);
+  size_t scratch = 0;
+  for (int kind = 0; kind < 2; ++kind) {
+    scratch += g_qkv_[kind].scratchpad_bytes() + g_out_[kind].scratchpad_bytes() +
+               g_ffn1_[kind].scratchpad_bytes() + g_ffn2_[kind].scratchpad_bytes();
+  }
+  exe->bytes_ += exe->slots.size() *
+                 (scratch + (static_cast<size_t>(kTileRows) * (kDm + kFfn) + attn_floats) * sizeof(float));
+  return std::unique_ptr<backend::Executable>(std::move(exe));
+}
+
+Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine::TokenSpan> batch,
+                           float* out) {
+  auto* exe = dynamic_cast<Exe*>(&exe_base);
+  if (exe == nullptr || exe->owner_ != this) {
+    return Status(LAM_STATUS_INVALID_ARG, "executable was not compiled by this CPU BERT backend");
+  }
+  if (batch.empty()) return Status(LAM_STATUS_EMPTY_BATCH, "empty batch");
+  const engine::ModelConfig& cfg = w_.config;
+  size_t tokens = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    // Cheap guard: the engine validates, but a backend must never read outside its tables.
+    const auto& sp = batch[b];
+    if (sp.len == 0 || sp.ids == nullptr || sp.len > static_cast<size_t>(cfg.max_tokens)) {
+      return Status(LAM_STATUS_INVALID_ARG, "sequence " + std::to_string(b) + " is empty or longer than " +
+                                                std::to_string(cfg.max_tokens) + " tokens");
+    }
+    for (size_t t = 0; t < sp.len; ++t) {
+      if (sp.ids[t] < 0 || sp.ids[t] >= cfg.vocab_size) {
+        return Status(LAM_STATUS_TOKEN_OUT_OF_RANGE, "token id " + std::to_string(sp.ids[t]) +
+                                                         " at position " + std::to_string(t) +
+                                                         " of sequence " + std::to_string(b));
+      }
+    }
+    tokens += sp.len;
+  }
+  if (!exe->bucket_.Fits(batch.size(), tokens)) {
+    return Status(LAM_STATUS_INVALID_ARG, "batch of " + std::to_string(batch.size()) + " sequences / " +
+                                              std::to_string(tokens) + " tokens does not fit bucket " +
+                                              exe->bucket_.ToString());
+  }
+
+  size_t row = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    exe->seqs[b].len = static_cast<int>(batch[b].len);
+    exe->seqs[b].row0 = static_cast<int>(row);
+    row += batch[b].len;
+  }
+  exe->batch = batch.data();
+  exe->nseq = batch.size();
+  exe->rows = row;
+  exe->PlanTiles(tail_tiles_);
+  exe->failed.store(false);
+  exe->error = Status();
+
+  threads_->Execute([&] {
+    const bool serial = exe->rows <= kSerialRows;
+    // Embeddings: word + position row t + token type 0, LayerNorm.
+    ForRange(serial, exe->rows, 16, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        const size_t b = exe->SeqOfRow(i);
+        const auto& p = exe->seqs[b];
+        const int t = static_cast<int>(i) - p.row0;
+        EmbedRow(w_, exe->batch[b].ids[t], t, p.len, exe->x.get() + i * kDm);
+      }
+    });
+    for (size_t l = 0; l < layers_.size() && !exe->failed.load(); ++l) RunLayer(*exe, l);
+    if (exe->failed.load()) return;
+    // Mean over the sequence's own tokens (the attention mask), then L2 normalisation.
+    ForRange(serial, exe->nseq, 1, [&](size_t begin, size_t end) {
+      for (size_t b = begin; b < end; ++b) {
+        const auto& p = exe->seqs[b];
+        PoolRows(exe->x.get() + static_cast<size_t>(p.row0) * kDm, p.len, out + b * kDm);
+      }
+    });
+  });
+  if (exe->failed.load()) return exe->error;
+  return Status::Ok();
+}
+
+void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
+  const LayerPack& lp = layers_[layer];
+  const engine::BertLayerWeights& L = *lp.src;
+  const bool serial = exe.rows <= kSerialRows;
+  const float eps = w_.config.layer_norm_eps;
+  auto gemm = [&](GemmSlot& gs, const GemmPrimitive& prim, const float* src, const dnnl::memory& wts,
+                  const dnnl::memory& bias, float* dst) {
+    Status st = gs.Execute(prim, src, wts, &bias, dst);
+    if (!st.ok()) exe.Fail(std::move(st));
+  };
+
+  // 1. QKV = X [Wq Wk Wv]^T + [bq bk bv], per tile.
+  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+    auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+    for (size_t tile = begin; tile < end; ++tile) {
+      int kind;
+      const size_t r0 = exe.TileStart(tile, &kind);
+      gemm(slot.qkv[kind], g_qkv_[kind], exe.x.get() + r0 * kDm, lp.w_qkv, lp.b_qkv,
+           exe.qkv.get() + r0 * kQkv);
+    }
+  });
+  if (exe.failed.load()) return;
+
+  // 2. Softmax attention per (sequence, head) over the sequence's own rows.
+  ForRange(serial, exe.nseq * kHeads, 1, [&](size_t begin, size_t end) {
+    float* scratch = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())].attn.get();
+    for (size_t task = begin; task < end; ++task) {
+      const auto& p = exe.seqs[task / kHeads];
+      const int h = static_cast<int>(task % kHeads);
+      const size_t r0 = static_cast<size_t>(p.row0);
+      AttentionHead(exe.qkv.get() + r0 * kQkv, kQkv, p.len, h, exe.ctx.get() + r0 * kDm, kDm, scratch);
+    }
+  });
+
+  // 3. Per tile: output dense + residual + LN1, FFN (one GELU) + residual + LN2.
+  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+    auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+    for (size_t tile = begin; tile < end; ++tile) {
+      int kind;
+      const size_t r0 = exe.TileStart(tile, &kind);
+      const size_t r1 = std::min(exe.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
+      float* xt = exe.x.get() + r0 * kDm;
+      gemm(slot.out[kind], g_out_[kind], exe.ctx.get() + r0 * kDm, lp.w_out, lp.b_out, slot.tmp.get());
+      for (size_t i = r0; i < r1; ++i) {
+        float* x = exe.x.get() + i * kDm;
+        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln1_w, L.ln1_b, eps, x);
+      }
+      gemm(slot.ffn1[kind], g_ffn1_[kind], xt, lp.w_ffn1, lp.b_ffn1, slot.mid.get());
+      gemm(slot.ffn2[kind], g_ffn2_[kind], slot.mid.get(), lp.w_ffn2, lp.b_ffn2, slot.tmp.get());
+      for (size_t i = r0; i < r1; ++i) {
+        float* x = exe.x.get() + i * kDm;
+        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln2_w, L.ln2_b, eps, x);
+      }
+    }
+  });
+}
+
+}  // namespace lam::cpu

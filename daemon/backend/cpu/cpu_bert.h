@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: MIT
+// The CPU backend for the BERT family (all-MiniLM-L6-v2): post-LN encoder layers with softmax
+// self-attention, one exact GELU in the FFN, masked mean pooling and L2 normalisation
+// (sentence-transformers' Pooling + Normalize). It shares the LAM backend's machinery: packed
+// ragged batches (no padding), oneDNN GEMMs on fixed kTileRows/kTailRows tiles, per-row ops and
+// one oneTBB arena with OpenMP pinned to one thread. Attention runs per (sequence, head) over
+// the sequence's own rows, so results are bitwise independent of batch mates, batch position
+// and bucket, as on the LAM path.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_gemm.h"
+#include "backend/cpu/cpu_threading.h"
+#include "engine/weights.h"
+
+namespace lam::cpu {
+
+class CpuBertBackend final : public backend::Backend {
+ public:
+  // Packs the weights once; `weights` must outlive the backend. threads <= 0: all cores.
+  // Errors: UNSUPPORTED (not family bert, or not the 384/12x32/1536 shape), MODEL_INVALID
+  // (a tensor is missing, layer count or max_tokens inconsistent), BACKEND_FAILED.
+  static Result<std::unique_ptr<CpuBertBackend>> Create(const engine::ModelWeights& weights,
+                                                        int threads);
+  ~CpuBertBackend() override;
+
+  const char* name() const override { return "cpu"; }
+  Result<std::unique_ptr<backend::Executable>> Compile(const backend::Bucket& bucket) override;
+  Status Run(backend::Executable& exe, std::span<const engine::TokenSpan> batch,
+             float* out) override;
+  int embedding_dim() const override;
+
+  int concurrency() const { return threads_->concurrency(); }
+  size_t packed_weight_bytes() const { return packed_bytes_; }
+
+ private:
+  struct LayerPack;
+  class Exe;
+  CpuBertBackend(const engine::ModelWeights& weights, int threads);
+  Status Init();
+  void RunLayer(Exe& exe, size_t layer);
+
+  const engine::ModelWeights& w_;
+  std::unique_ptr<CpuThreads> threads_;
+  dnnl::engine eng_;
+  // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).
+  GemmPrimitive g_qkv_[2], g_out_[2], g_ffn1_[2], g_ffn2_[2];
+  bool tail_tiles_ = false;
+  std::vector<LayerPack> layers_;
+  size_t packed_bytes_ = 0;
+};
+
+}  // namespace lam::cpu
