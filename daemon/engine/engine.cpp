@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_bert.h"
 #include "engine/model_loader.h"
 
 namespace lam::engine {
@@ -174,9 +175,14 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
                   "the largest bucket " + buckets.back().ToString() + " must hold one sequence of max_tokens " +
                       std::to_string(weights.config.max_tokens) + " and the most sequences of any bucket");
   }
-  cpu::CpuBackendOptions cpu_options;
-  cpu_options.threads = options.threads;
-  LAM_ASSIGN_OR_RETURN(auto cpu, cpu::CpuBackend::Create(weights, cpu_options));
+  std::unique_ptr<backend::Backend> cpu;
+  if (weights.config.family == Family::kBert) {
+    LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBertBackend::Create(weights, options.threads));
+  } else {
+    cpu::CpuBackendOptions cpu_options;
+    cpu_options.threads = options.threads;
+    LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBackend::Create(weights, cpu_options));
+  }
   info.config = weights.config;
   info.embedding_dim = kEmbeddingDim;
   return std::unique_ptr<Engine>(
