@@ -34,5 +34,7 @@ std::string Fixed(double v, int digits);
 
 // Engine suite (bench_engine.cpp). Returns 0 or prints an error to stderr and returns non-zero.
 int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out);
+// IPC suite (bench_ipc.cpp): lamd's data plane vs its two-process floors; needs --model.
+int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out);
 
 }  // namespace lam::bench

@@ -32,6 +32,7 @@ struct Suite {
 // Suites in the order `lam-bench` (no suite named) runs them. Add new ones here.
 const Suite kSuites[] = {
     {"engine", "in-process engine throughput per variant and shape, GEMM rate vs oneDNN", RunEngineBench},
+    {"ipc", "lamd data plane: cold start, ring round trips, bulk results, saturation (--model)", RunIpcBench},
 };
 
 void Usage(FILE* f) {
