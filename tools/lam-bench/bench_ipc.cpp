@@ -74,8 +74,10 @@ int Wait(pid_t pid) {
 double TimeProcess(const std::vector<std::string>& args, const std::string& stdin_text = "") {
   int in[2] = {-1, -1};
   if (!stdin_text.empty() && ::pipe2(in, O_CLOEXEC) != 0) return -1;
+  const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   const int64_t t0 = shm::MonotonicNs();
-  const pid_t p = SpawnArgs(args, -1, in[0]);
+  const pid_t p = SpawnArgs(args, devnull, in[0]);
+  if (devnull >= 0) ::close(devnull);
   if (in[0] >= 0) {
     ::close(in[0]);
     (void)!::write(in[1], stdin_text.data(), stdin_text.size());
