@@ -79,7 +79,7 @@ class LamdEmbedder final : public Embedder {
     size_t n = 0;
     const lam_status rc =
         lam_client_embed_tokens(client_, &req, out, lengths_.size() * static_cast<size_t>(dim_), &n);
-    if (rc != LAM_STATUS_OK || n != lengths_.size()) {
+    if (rc != LAM_STATUS_OK || n != lengths_.size() * static_cast<size_t>(dim_)) {  // n counts floats
       std::fprintf(stderr, "lam-bench-text: lamd: status %d: %s\n", static_cast<int>(rc),
                    lam_client_last_error(client_));
       return false;
