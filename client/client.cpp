@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -193,6 +194,7 @@ void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::
   const bool polling = (conn->header->flags & shm::kSegmentFlagPollingMode) != 0;
   int64_t spin_until = polling ? shm::MonotonicNs() + int64_t{conn->header->poll_spin_us} * 1000 : 0;
   shm::RingCtl* ctl = conn->cq.ctl();
+  uint32_t spins = 0;
   for (;;) {
     shm::CompletionDesc d;
     while (conn->cq.Pop(&d)) got->push_back(d);
@@ -204,7 +206,12 @@ void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::
     const int64_t now = shm::MonotonicNs();
     if (now >= deadline_ns) return;
     if (now < spin_until) {
-      CpuRelax();
+      // Spin politely: on an oversubscribed host the daemon may need this core.
+      if ((++spins & 63) == 0) {
+        sched_yield();
+      } else {
+        CpuRelax();
+      }
       continue;
     }
     const uint32_t w = ctl->wake.load(std::memory_order_seq_cst);
