@@ -32,6 +32,13 @@ class HostileClientTest : public ::testing::Test {
     good_ = std::thread([this] { GoodClientLoop(); });
   }
   void TearDown() override {
+    // The good client must complete requests after the hostile actions, too.
+    const int before = good_requests_.load();
+    const auto until = std::chrono::steady_clock::now() + 60s;
+    while (good_requests_.load() < before + 3 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_GE(good_requests_.load(), before + 3) << "the well-behaved client stalled";
     stop_ = true;
     if (good_.joinable()) good_.join();
     EXPECT_EQ(good_failures_.load(), 0) << "the well-behaved client saw a failure or a wrong result";
