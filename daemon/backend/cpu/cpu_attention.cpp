@@ -51,7 +51,6 @@ LAM_ALWAYS_INLINE double LaneSum16(const float* p, int n) {
   return s;
 }
 
-// Inlined into each ISA wrapper below (a plain inline function would keep the baseline ISA).
 // Largest of p[0..n), n >= 1 (exact in any order).
 LAM_ALWAYS_INLINE float LaneMax16(const float* p, int n) {
   float lanes[16];
@@ -66,8 +65,10 @@ LAM_ALWAYS_INLINE float LaneMax16(const float* p, int n) {
   return m;
 }
 
-LAM_ALWAYS_INLINE void AttentionHeadBody(const float* qkv, size_t qkv_stride, int len, int h, float* ctx,
-                         size_t ctx_stride, float* scratch) {
+// The kernel body, inlined into each ISA wrapper below (the helpers above are always_inline
+// too: GCC does not inline an ordinary baseline-ISA function into a target-specific one).
+LAM_ALWAYS_INLINE void AttentionHeadBody(const float* qkv, size_t qkv_stride, int len, int h,
+                                         float* ctx, size_t ctx_stride, float* scratch) {
   const int lp = Pad16(len);
   float* kt = scratch;                                      // K^T: [kHd][lp], zero past len
   float* scores = scratch + static_cast<size_t>(kHd) * lp;  // [kQueryBlock][lp]
