@@ -36,5 +36,7 @@ std::string Fixed(double v, int digits);
 int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out);
 // IPC suite (bench_ipc.cpp): lamd's data plane vs its two-process floors; needs --model.
 int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out);
+// Cache suite (bench_cache.cpp): executable cache compile vs hit/load, time to ready.
+int RunCacheBench(const BenchOptions& opt, std::vector<BenchTable>* out);
 
 }  // namespace lam::bench

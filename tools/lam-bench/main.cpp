@@ -33,6 +33,7 @@ struct Suite {
 const Suite kSuites[] = {
     {"engine", "in-process engine throughput per variant and shape, GEMM rate vs oneDNN", RunEngineBench},
     {"ipc", "lamd data plane: cold start, ring round trips, bulk results, saturation (--model)", RunIpcBench},
+    {"cache", "executable cache: compile vs hit/disk load per bucket, time to ready cold vs warm", RunCacheBench},
 };
 
 void Usage(FILE* f) {
