@@ -187,6 +187,61 @@ LAM_API lam_status lam_client_embed_tokens_result(lam_client* client, const lam_
   }
 }
 
+LAM_API lam_status lam_client_submit_text(lam_client* client, const lam_embed_text_request* request,
+                                          lam_ticket* ticket) {
+  if (client == nullptr || ticket == nullptr) return LAM_STATUS_INVALID_ARG;
+  try {
+    lam_embed_text_request r;
+    if (!ReadSized(request, &r)) return client->impl.Fail(LAM_STATUS_INVALID_ARG, "request NULL or struct_size 0");
+    return client->impl.SubmitText(r, ticket);
+  } catch (...) {
+    return Internal(client, "unexpected exception in lam_client_submit_text");
+  }
+}
+
+LAM_API lam_status lam_client_embed_text(lam_client* client, const lam_embed_text_request* request, float* out,
+                                         size_t out_capacity, size_t* out_count) {
+  if (client == nullptr) return LAM_STATUS_INVALID_ARG;
+  try {
+    lam_embed_text_request r;
+    if (!ReadSized(request, &r)) return client->impl.Fail(LAM_STATUS_INVALID_ARG, "request NULL or struct_size 0");
+    lam_model_info info = LAM_MODEL_INFO_INIT;
+    if (lam_status st = client->impl.ModelInfo(&info); st != LAM_STATUS_OK) return st;
+    const size_t needed = r.n_texts * info.embedding_dim;
+    if (out_count != nullptr) *out_count = needed;
+    if (r.n_texts != 0 && (out_capacity < needed || out == nullptr)) {
+      return client->impl.Fail(LAM_STATUS_BUFFER_TOO_SMALL, "output needs " + std::to_string(needed) +
+                                                                " floats; capacity is " + std::to_string(out_capacity));
+    }
+    lam_ticket t = 0;
+    if (lam_status st = client->impl.SubmitText(r, &t); st != LAM_STATUS_OK) return st;
+    lam_status st = client->impl.Wait(t, r.timeout_ms, false, out, out_capacity, out_count, nullptr);
+    if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
+    return st;
+  } catch (...) {
+    return Internal(client, "unexpected exception in lam_client_embed_text");
+  }
+}
+
+LAM_API lam_status lam_client_embed_text_result(lam_client* client, const lam_embed_text_request* request,
+                                                lam_result* result) {
+  if (client == nullptr || result == nullptr || result->struct_size == 0) return LAM_STATUS_INVALID_ARG;
+  try {
+    result->embedding_dim = 0;
+    result->n_sequences = 0;
+    result->data = nullptr;
+    lam_embed_text_request r;
+    if (!ReadSized(request, &r)) return client->impl.Fail(LAM_STATUS_INVALID_ARG, "request NULL or struct_size 0");
+    lam_ticket t = 0;
+    if (lam_status st = client->impl.SubmitText(r, &t); st != LAM_STATUS_OK) return st;
+    lam_status st = client->impl.Wait(t, r.timeout_ms, false, nullptr, 0, nullptr, result);
+    if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
+    return st;
+  } catch (...) {
+    return Internal(client, "unexpected exception in lam_client_embed_text_result");
+  }
+}
+
 LAM_API void lam_result_release(lam_client* client, lam_result* result) {
   if (client == nullptr || result == nullptr || result->data == nullptr) return;
   try {

@@ -335,6 +335,11 @@ lam_status Client::Submit(const lam_embed_tokens_request& req, lam_ticket* ticke
   d.total_tokens = total;
   std::memcpy(conn->arena + d.lengths_offset, req.lengths, n * 4);
   if (total != 0) std::memcpy(conn->arena + d.tokens_offset, req.token_ids, total * 4);
+  return PushLocked(conn, d, off, needed, ticket);
+}
+
+lam_status Client::PushLocked(const std::shared_ptr<Connection>& conn, const shm::SubmitDesc& d, uint64_t off,
+                              uint64_t needed, lam_ticket* ticket) {
   if (!conn->sq.Push(d)) {  // cannot happen while outstanding <= cq_entries <= sq_entries
     conn->alloc.Free(off, needed);
     return Fail(LAM_STATUS_INTERNAL, "submission ring full");
@@ -352,10 +357,69 @@ lam_status Client::Submit(const lam_embed_tokens_request& req, lam_ticket* ticke
   tk.arena_off = off;
   tk.arena_bytes = needed;
   tk.out_off = d.output_offset;
-  tk.n_seqs = n;
+  tk.n_seqs = d.n_seqs;
   tickets_.emplace(d.ticket, std::move(tk));
   *ticket = d.ticket;
   return LAM_STATUS_OK;
+}
+
+lam_status Client::SubmitText(const lam_embed_text_request& req, lam_ticket* ticket) {
+  if (req.n_texts == 0) return Fail(LAM_STATUS_EMPTY_BATCH, "n_texts is 0");
+  if (req.texts == nullptr) return Fail(LAM_STATUS_INVALID_ARG, "texts is NULL");
+  if (req.n_texts > UINT32_MAX) return Fail(LAM_STATUS_INVALID_ARG, "n_texts exceeds 2^32-1");
+  std::vector<uint32_t> lengths(req.n_texts);
+  uint64_t total = 0;
+  for (size_t i = 0; i < req.n_texts; ++i) {
+    if (req.texts[i] == nullptr && (req.lengths == nullptr || req.lengths[i] != 0)) {
+      return Fail(LAM_STATUS_INVALID_ARG, "texts[" + std::to_string(i) + "] is NULL");
+    }
+    const size_t len = req.lengths != nullptr ? req.lengths[i] : std::strlen(req.texts[i]);
+    if (len > UINT32_MAX) {
+      return Fail(LAM_STATUS_TOO_LARGE, "text " + std::to_string(i) + " is longer than 2^32-1 bytes");
+    }
+    lengths[i] = static_cast<uint32_t>(len);
+    total += len;
+  }
+
+  std::unique_lock<std::mutex> lk(mu_);
+  if (lam_status st = EnsureConnectedLocked(); st != LAM_STATUS_OK) return st;
+  std::shared_ptr<Connection> conn = conn_;
+  if (conn->header->proto_minor < shm::kShmMinorEmbedText) {
+    return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "the daemon speaks shm protocol 1." +
+                                                  std::to_string(conn->header->proto_minor) +
+                                                  ", which has no text requests (needs 1." +
+                                                  std::to_string(shm::kShmMinorEmbedText) + ")");
+  }
+  const uint32_t dim = conn->header->embedding_dim;
+  const uint64_t n = req.n_texts;
+  const uint64_t needed = A64(n * 4) + A64(total) + A64(n * dim * 4);
+  if (needed > conn->header->arena_size) {
+    return Fail(LAM_STATUS_TOO_LARGE, "request needs " + std::to_string(needed) + " arena bytes; the arena has " +
+                                          std::to_string(conn->header->arena_size) +
+                                          " (open with lam_client_options.arena_bytes >= " +
+                                          std::to_string(needed) + ")");
+  }
+  uint64_t off = 0;
+  if (lam_status st = WaitForRoomLocked(lk, needed, DeadlineFor(req.timeout_ms), &off); st != LAM_STATUS_OK) {
+    return st;
+  }
+  shm::SubmitDesc d{};
+  d.ticket = next_ticket_++;
+  d.opcode = shm::kOpEmbedText;
+  d.n_seqs = static_cast<uint32_t>(n);
+  const uint32_t t = req.timeout_ms == 0 ? timeout_ms_ : req.timeout_ms;
+  d.timeout_ms = t == LAM_TIMEOUT_INFINITE ? 0 : t;
+  d.lengths_offset = off;
+  d.tokens_offset = off + A64(n * 4);
+  d.output_offset = d.tokens_offset + A64(total);
+  d.total_tokens = total;
+  std::memcpy(conn->arena + d.lengths_offset, lengths.data(), n * 4);
+  char* dst = conn->arena + d.tokens_offset;
+  for (size_t i = 0; i < n; ++i) {
+    if (lengths[i] != 0) std::memcpy(dst, req.texts[i], lengths[i]);
+    dst += lengths[i];
+  }
+  return PushLocked(conn, d, off, needed, ticket);
 }
 
 lam_status Client::SubmitNop(uint32_t timeout_ms, lam_ticket* ticket) {

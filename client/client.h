@@ -56,6 +56,8 @@ class Client {
   lam_status Connect();
   lam_status ModelInfo(lam_model_info* out);
   lam_status Submit(const lam_embed_tokens_request& req, lam_ticket* ticket);
+  // Copies the texts into the arena and submits a kOpEmbedText request (daemon tokenises).
+  lam_status SubmitText(const lam_embed_text_request& req, lam_ticket* ticket);
   lam_status SubmitNop(uint32_t timeout_ms, lam_ticket* ticket);
   // Waits (timeout_ms: 0 = default, LAM_TIMEOUT_INFINITE) and copies out. `zero_copy` fills
   // `result` instead of copying. `poll` returns PENDING rather than waiting.
@@ -78,6 +80,9 @@ class Client {
   void ApplyCompletionsLocked(Connection* conn, const std::vector<shm::CompletionDesc>& got);
   void DropConnectionLocked();
   void FreeTicketLocked(Ticket& t);
+  // Pushes `d` (payload already in the arena block [off, off + needed)) and records its ticket.
+  lam_status PushLocked(const std::shared_ptr<Connection>& conn, const shm::SubmitDesc& d, uint64_t off,
+                        uint64_t needed, lam_ticket* ticket);
   int64_t DeadlineFor(uint32_t timeout_ms) const;
   lam_status WaitForRoomLocked(std::unique_lock<std::mutex>& lk, uint64_t bytes, int64_t deadline,
                                uint64_t* off);

@@ -102,4 +102,90 @@ Status AdmitEmbed(const shm::SubmitDesc& d, const char* arena, uint64_t arena_si
   return Status::Ok();
 }
 
+uint64_t TextArenaBytesNeeded(uint64_t n_texts, uint64_t total_bytes, uint32_t embedding_dim) {
+  auto a = [](uint64_t v) { return shm::AlignUp(v, 64); };
+  return a(n_texts * 4) + a(total_bytes) + a(n_texts * uint64_t{embedding_dim} * 4);
+}
+
+Status AdmitText(const shm::SubmitDesc& d, const char* arena, uint64_t arena_size,
+                 const AdmissionLimits& limits, int64_t now_ns, TextRequest* out, uint64_t* detail) {
+  *detail = 0;
+  if (d.n_seqs == 0) return Status(LAM_STATUS_EMPTY_BATCH, "request has no texts");
+  if (d.n_seqs > limits.max_sequences_per_request) {
+    return Malformed("n_seqs " + std::to_string(d.n_seqs) + " exceeds the limit of " +
+                     std::to_string(limits.max_sequences_per_request) + " texts per request");
+  }
+  const uint64_t needed = TextArenaBytesNeeded(d.n_seqs, d.total_tokens, limits.embedding_dim);
+  if (d.total_tokens > arena_size || needed > arena_size) {
+    *detail = d.total_tokens > arena_size ? UINT64_MAX : needed;
+    return Status(LAM_STATUS_TOO_LARGE, "text request needs " +
+                                            (d.total_tokens > arena_size ? std::string("more than ")
+                                                                         : std::string()) +
+                                            std::to_string(d.total_tokens > arena_size ? arena_size : needed) +
+                                            " arena bytes; the arena has " + std::to_string(arena_size));
+  }
+  if ((d.lengths_offset | d.output_offset) % 4 != 0) {
+    return Malformed("offsets must be 4-byte aligned (lengths " + std::to_string(d.lengths_offset) +
+                     ", output " + std::to_string(d.output_offset) + ")");
+  }
+  const uint64_t lengths_bytes = uint64_t{d.n_seqs} * 4;
+  if (!InArena(d.lengths_offset, lengths_bytes, arena_size)) {
+    return Malformed("lengths [" + std::to_string(d.lengths_offset) + ", +" + std::to_string(lengths_bytes) +
+                     ") lie outside the arena of " + std::to_string(arena_size) + " bytes");
+  }
+  if (!InArena(d.tokens_offset, d.total_tokens, arena_size)) {
+    return Malformed("text bytes at byte offset " + std::to_string(d.tokens_offset) + " (+" +
+                     std::to_string(d.total_tokens) + ") lie outside the arena");
+  }
+  const uint64_t out_bytes = uint64_t{d.n_seqs} * limits.embedding_dim * 4;
+  if (!InArena(d.output_offset, out_bytes, arena_size)) {
+    return Malformed("output at byte offset " + std::to_string(d.output_offset) + " (+" +
+                     std::to_string(out_bytes) + ") lies outside the arena");
+  }
+
+  // Copy first, then check the copy.
+  out->lengths.resize(d.n_seqs);
+  std::memcpy(out->lengths.data(), arena + d.lengths_offset, lengths_bytes);
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < d.n_seqs; ++i) sum += out->lengths[i];  // <= 2^32 * 2^32: no overflow
+  if (sum != d.total_tokens) {
+    return Malformed("text lengths sum to " + std::to_string(sum) + " bytes but the descriptor says " +
+                     std::to_string(d.total_tokens));
+  }
+  out->bytes.assign(arena + d.tokens_offset, d.total_tokens);
+  out->req = std::make_unique<scheduler::Request>();
+  out->req->ticket = d.ticket;
+  out->req->output_offset = d.output_offset;
+  out->req->deadline_ns = d.timeout_ms != 0 ? now_ns + int64_t{d.timeout_ms} * 1000000 : 0;
+  return Status::Ok();
+}
+
+Status TokenizeText(const tokenizer::WordPieceTokenizer& tokenizer, const engine::Engine& engine,
+                    size_t max_tokens, TextRequest* text, uint64_t* detail) {
+  *detail = 0;
+  scheduler::Request* req = text->req.get();
+  const size_t n = text->lengths.size();
+  req->tokens.clear();
+  req->offsets.assign(1, 0);
+  req->offsets.reserve(n + 1);
+  size_t pos = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view t(text->bytes.data() + pos, text->lengths[i]);
+    pos += text->lengths[i];
+    Status st = tokenizer.EncodeAppend(t, max_tokens, &req->tokens);
+    if (!st.ok()) {
+      *detail = i;
+      return Status(st.code(), "text " + std::to_string(i) + ": " + st.message());
+    }
+    if (req->tokens.size() > UINT32_MAX) return Malformed("texts tokenise to more than 2^32 tokens");
+    req->offsets.push_back(static_cast<uint32_t>(req->tokens.size()));
+  }
+  std::vector<engine::TokenSpan> spans(n);
+  for (size_t i = 0; i < n; ++i) {
+    spans[i].ids = req->tokens.data() + req->offsets[i];
+    spans[i].len = req->offsets[i + 1] - req->offsets[i];
+  }
+  return engine.Validate(spans);
+}
+
 }  // namespace lam::server

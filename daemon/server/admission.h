@@ -5,11 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "engine/engine.h"
 #include "scheduler/scheduler.h"
 #include "shm/shm_abi.h"
+#include "tokenizer/wordpiece.h"
 
 namespace lam::server {
 
@@ -28,5 +32,29 @@ uint64_t ArenaBytesNeeded(uint64_t n_seqs, uint64_t total_tokens, uint32_t embed
 Status AdmitEmbed(const shm::SubmitDesc& desc, const char* arena, uint64_t arena_size,
                   const engine::Engine& engine, const AdmissionLimits& limits, int64_t now_ns,
                   scheduler::Request* req, uint64_t* detail);
+
+// A kOpEmbedText request after admission: the texts copied out of the arena, not yet
+// tokenised. `req` carries ticket, output_offset and deadline; tokens/offsets are empty.
+struct TextRequest {
+  std::string bytes;              // all texts back to back (private copy)
+  std::vector<uint32_t> lengths;  // byte length of each text
+  std::unique_ptr<scheduler::Request> req;
+};
+
+// Bytes of arena a text request needs: lengths + UTF-8 bytes + output (each 64-byte aligned).
+uint64_t TextArenaBytesNeeded(uint64_t n_texts, uint64_t total_bytes, uint32_t embedding_dim);
+
+// Copies a kOpEmbedText descriptor's payload (tokens_offset = bytes, lengths_offset = uint32
+// byte lengths, total_tokens = total bytes) into `*out`, then checks the copy: bounds and
+// alignment (MALFORMED_REQUEST naming the field and offset), arena size (TOO_LARGE, `*detail`
+// = bytes needed), EMPTY_BATCH. UTF-8 is checked by TokenizeText. Cheap: a memcpy.
+Status AdmitText(const shm::SubmitDesc& desc, const char* arena, uint64_t arena_size,
+                 const AdmissionLimits& limits, int64_t now_ns, TextRequest* out, uint64_t* detail);
+
+// Tokenises every text of `text` into text->req (tokens, offsets), truncating each to
+// `max_tokens` ids with [SEP] kept last (what sentence-transformers does), then runs the
+// engine's Validate. INVALID_UTF8: "text <i>: ..." naming the byte offset, `*detail` = i.
+Status TokenizeText(const tokenizer::WordPieceTokenizer& tokenizer, const engine::Engine& engine,
+                    size_t max_tokens, TextRequest* text, uint64_t* detail);
 
 }  // namespace lam::server

@@ -52,6 +52,7 @@ Server::Server(Config config, engine::Engine* engine, WarmupInfo warmup)
       policy_(::getuid(), config_.allow_uids, config_.allow_group) {}
 
 Server::~Server() {
+  text_worker_.Stop();
   if (scheduler_) scheduler_->Shutdown();
 }
 
@@ -65,6 +66,12 @@ Status Server::Start() {
   so.max_queued_sequences = config_.max_queued_sequences;
   so.buckets = config_.buckets;
   scheduler_ = std::make_unique<scheduler::Scheduler>(engine_, so, this);
+  if (auto tok = tokenizer::WordPieceTokenizer::LoadFromModelDir(config_.model); tok.ok()) {
+    tokenizer_.emplace(std::move(tok).value());
+  } else {
+    tokenizer_error_ = tok.status().message();
+    Log()->warn("no tokenizer for {}: {}; text requests will be refused", config_.model, tokenizer_error_);
+  }
 
   if (int rc = uv_loop_init(&loop_); rc != 0) return Status(LAM_STATUS_INTERNAL, uv_strerror(rc));
   loop_.data = this;
@@ -477,6 +484,10 @@ void Server::HandleSubmission(Conn* c, const shm::SubmitDesc& d) {
     s->Complete(cd, nullptr, 0, false);
     return;
   }
+  if (d.opcode == shm::kOpEmbedText) {
+    HandleTextSubmission(c, d);
+    return;
+  }
   if (d.opcode != shm::kOpEmbedTokens) {
     CompleteNow(s, d.ticket, d.output_offset,
                 Status(LAM_STATUS_MALFORMED_REQUEST, "unknown opcode " + std::to_string(d.opcode)), 0);
@@ -510,7 +521,52 @@ void Server::HandleSubmission(Conn* c, const shm::SubmitDesc& d) {
   }
 }
 
-void Server::OnComplete(std::unique_ptr<scheduler::Request> req) {
+void Server::HandleTextSubmission(Conn* c, const shm::SubmitDesc& d) {
+  ClientSession* s = c->session.get();
+  if (!tokenizer_) {
+    CompleteNow(s, d.ticket, d.output_offset,
+                Status(LAM_STATUS_UNSUPPORTED, "model has no usable vocab.txt: " + tokenizer_error_), 0);
+    return;
+  }
+  // The loop only copies the payload out of the segment (a memcpy); tokenising happens on
+  // text_worker_ (see text_worker.h for why not here).
+  auto text = std::make_shared<TextRequest>();
+  AdmissionLimits limits;
+  limits.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
+  limits.max_sequences_per_request = config_.max_sequences_per_request;
+  uint64_t detail = 0;
+  Status st = AdmitText(d, s->arena(), s->arena_size(), limits, shm::MonotonicNs(), text.get(), &detail);
+  if (!st.ok()) {
+    CompleteNow(s, d.ticket, d.output_offset, st, detail);
+    return;
+  }
+  text->req->client_id = c->id;
+  text->req->context = c->session;
+  s->MarkInFlight();  // released by PostCompletion like any scheduled request
+  text_worker_.Post([this, text] {
+    std::unique_ptr<scheduler::Request> req = std::move(text->req);
+    auto session = std::static_pointer_cast<ClientSession>(req->context);
+    if (session->closed.load()) return;  // the client is gone; nothing to answer
+    const size_t max_tokens = static_cast<size_t>(engine_->info().config.max_tokens);
+    uint64_t bad = 0;
+    text->req = std::move(req);
+    Status ts = TokenizeText(*tokenizer_, *engine_, max_tokens, text.get(), &bad);
+    req = std::move(text->req);
+    text->bytes.clear();
+    if (ts.ok()) ts = scheduler_->Submit(req);
+    if (!ts.ok()) {
+      req->tokens.clear();
+      req->offsets.clear();
+      req->status = ts.code();
+      req->message = ts.message();
+      PostCompletion(std::move(req), bad);
+    }
+  });
+}
+
+void Server::OnComplete(std::unique_ptr<scheduler::Request> req) { PostCompletion(std::move(req), 0); }
+
+void Server::PostCompletion(std::unique_ptr<scheduler::Request> req, uint64_t detail) {
   auto s = std::static_pointer_cast<ClientSession>(req->context);
   if (s->closed.load()) return;  // the client is gone; its segment is freed with the last ref
   counters_.by_status[req->status].fetch_add(1, std::memory_order_relaxed);
@@ -521,6 +577,7 @@ void Server::OnComplete(std::unique_ptr<scheduler::Request> req) {
   cd.output_offset = req->output_offset;
   cd.queue_us = static_cast<uint64_t>(req->queue_ns / 1000);
   cd.compute_us = static_cast<uint64_t>(req->compute_ns / 1000);
+  cd.detail = detail;
   const bool ok = req->status == LAM_STATUS_OK;
   if (ok) {
     cd.n_seqs = static_cast<uint32_t>(req->n_seqs());
@@ -651,6 +708,7 @@ void Server::FinishShutdown() {
   std::vector<Conn*> all;
   for (auto& [id, c] : conns_) all.push_back(c);
   for (Conn* c : all) CloseConn(c, "daemon stopping");
+  text_worker_.Stop();  // it submits to the scheduler: stop it first
   scheduler_->Shutdown();
   uv_timer_stop(&drain_timer_);
   auto close = [](auto* h) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,8 @@
 #include "server/peer_auth.h"
 #include "server/session.h"
 #include "server/stats.h"
+#include "server/text_worker.h"
+#include "tokenizer/wordpiece.h"
 
 namespace lam::server {
 
@@ -63,6 +66,10 @@ class Server : public scheduler::CompletionSink {
   void SendFrame(Conn* c, uint16_t type, const std::string& payload);
   void DrainSubmissions(Conn* c);
   void HandleSubmission(Conn* c, const shm::SubmitDesc& d);
+  void HandleTextSubmission(Conn* c, const shm::SubmitDesc& d);
+  // Worker side (text worker or scheduler worker): writes `req`'s outcome to its client's
+  // completion ring; `detail` goes to CompletionDesc::detail.
+  void PostCompletion(std::unique_ptr<scheduler::Request> req, uint64_t detail);
   void CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offset, const Status& st,
                    uint64_t detail);
   void CloseConn(Conn* c, const char* why);
@@ -104,6 +111,12 @@ class Server : public scheduler::CompletionSink {
   std::atomic<bool> stop_requested_{false};
 
   Counters counters_;
+
+  // Loaded once at Start() from the model directory; empty when the model has no vocab.txt
+  // (text requests then fail with UNSUPPORTED).
+  std::optional<tokenizer::WordPieceTokenizer> tokenizer_;
+  std::string tokenizer_error_;
+  TextWorker text_worker_;  // stopped before the scheduler
 };
 
 }  // namespace lam::server

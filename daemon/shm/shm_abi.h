@@ -14,6 +14,12 @@
 //   [cq_offset, + kRingCtlSize + n * 128)   completion ring: RingCtl + CompletionDesc[n] (daemon produces)
 //   [arena_offset, + arena_size)            payload arena, allocated by the client
 //
+// Minor 1 appends kOpEmbedText: the same descriptor with the token fields re-read as UTF-8
+// text (tokens_offset = the texts' bytes back to back, lengths_offset = uint32 byte length of
+// each text, total_tokens = total bytes). The daemon tokenises (WordPiece, truncating to the
+// model's max_tokens) and the request then runs exactly as kOpEmbedTokens. A client must check
+// SegmentHeader::proto_minor >= 1 before sending it; a minor-0 daemon answers MALFORMED_REQUEST.
+//
 // A request: the client writes token ids (int32, all sequences back to back) and the
 // sequence lengths (uint32) into the arena, reserves n_seqs * embedding_dim floats of output
 // in the arena, pushes a SubmitDesc and rings the doorbell (writes 1 to the eventfd) unless
@@ -41,7 +47,8 @@ namespace lam::shm {
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534d414cULL;  // "LAMSHM1\0" little-endian
 inline constexpr uint16_t kShmProtoMajor = 1;
-inline constexpr uint16_t kShmProtoMinor = 0;
+inline constexpr uint16_t kShmProtoMinor = 1;
+inline constexpr uint16_t kShmMinorEmbedText = 1;  // first minor with kOpEmbedText
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment flags (SegmentHeader::flags).
@@ -51,6 +58,7 @@ inline constexpr uint32_t kSegmentFlagPollingMode = 1u << 0;  // daemon may spin
 enum SubmitOp : uint32_t {
   kOpNop = 0,          // ring round trip only; completes OK with no payload (ping)
   kOpEmbedTokens = 1,  // embed n_seqs token-id sequences
+  kOpEmbedText = 2,    // minor >= 1: tokenise n_seqs UTF-8 texts in the daemon, then embed
 };
 
 // Written once by the daemon before the memfd is passed; read-only for the client.

@@ -344,6 +344,88 @@ LAM_API lam_status lam_client_poll(lam_client* client, lam_ticket ticket, float*
  */
 LAM_API lam_status lam_client_cancel(lam_client* client, lam_ticket ticket);
 
+/* ---- embedding UTF-8 text (shm protocol 1.1) ------------------------------------------- */
+
+/**
+ * A batch of UTF-8 texts that the daemon tokenises with the model's WordPiece vocabulary
+ * (vocab.txt) exactly as the model's Hugging Face tokenizer does, adding [CLS] and [SEP] and
+ * truncating each text to the model's max_tokens (keeping [SEP] last, as sentence-transformers
+ * does). An empty text is valid ([CLS][SEP]). Initialise with LAM_EMBED_TEXT_REQUEST_INIT.
+ * The texts are borrowed for the call only (copied into shared memory).
+ */
+typedef struct lam_embed_text_request {
+  uint32_t struct_size;      /**< sizeof(lam_embed_text_request); set by the INIT macro */
+  uint32_t flags;            /**< reserved, 0 */
+  const char* const* texts;  /**< n_texts pointers to UTF-8 bytes (need not be NUL-terminated
+                                  when lengths is given; may be NULL where lengths[i] is 0) */
+  const size_t* lengths;     /**< byte length of each text; NULL = every text is NUL-terminated */
+  size_t n_texts;            /**< >= 1 */
+  uint32_t timeout_ms;       /**< 0 = handle default; LAM_TIMEOUT_INFINITE; the daemon drops
+                                  the request unstarted once it is older than this */
+  uint32_t reserved;         /**< 0 */
+} lam_embed_text_request;
+
+/** Initialiser for lam_embed_text_request. */
+#define LAM_EMBED_TEXT_REQUEST_INIT { sizeof(lam_embed_text_request), 0, NULL, NULL, 0, 0, 0 }
+
+/**
+ * Embeds a batch of texts synchronously into a caller-provided buffer: n_texts rows of
+ * embedding_dim L2-normalised floats, row i for text i. The daemon tokenises; the rows are
+ * bitwise the same as tokenising in-process and calling lam_client_embed_tokens.
+ *
+ * @param[in]  client       the handle.
+ * @param[in]  request      the batch; borrowed for the call.
+ * @param[out] out          n_texts * embedding_dim floats; may be NULL if out_capacity is 0.
+ * @param[in]  out_capacity capacity of out in floats.
+ * @param[out] out_count    floats written, or needed on LAM_STATUS_BUFFER_TOO_SMALL; may be NULL.
+ * @return LAM_STATUS_OK;
+ *         LAM_STATUS_BUFFER_TOO_SMALL (nothing computed; *out_count = floats needed);
+ *         input verdicts: LAM_STATUS_INVALID_UTF8 (lam_client_last_error names the text index
+ *         and the byte offset: "text 2: invalid UTF-8 at byte offset 5: ..."),
+ *         LAM_STATUS_EMPTY_BATCH (n_texts is 0), LAM_STATUS_INVALID_ARG (request, texts or a
+ *         needed texts[i] NULL), LAM_STATUS_TOO_LARGE (texts plus output larger than this
+ *         handle's arena; reopen with a larger lam_client_options.arena_bytes);
+ *         LAM_STATUS_UNSUPPORTED (the daemon's model has no vocab.txt);
+ *         LAM_STATUS_PROTOCOL_MISMATCH (the daemon predates text requests, shm protocol < 1.1);
+ *         service outcomes: LAM_STATUS_TIMEOUT, LAM_STATUS_DEADLINE_EXCEEDED,
+ *         LAM_STATUS_OVERLOADED, LAM_STATUS_DAEMON_UNAVAILABLE, LAM_STATUS_BACKEND_FAILED,
+ *         LAM_STATUS_INTERNAL.
+ * Ownership: out is written only on LAM_STATUS_OK.
+ * Thread-safety: any thread; concurrent calls on one handle are batched together.
+ */
+LAM_API lam_status lam_client_embed_text(lam_client* client, const lam_embed_text_request* request,
+                                         float* out, size_t out_capacity, size_t* out_count);
+
+/**
+ * Like lam_client_embed_text, returning the embeddings in place in shared memory (no copy;
+ * see lam_client_embed_tokens_result).
+ * @param[in]     client  the handle.
+ * @param[in]     request the batch; borrowed for the call.
+ * @param[in,out] result  LAM_RESULT_INIT-initialised; filled on LAM_STATUS_OK, zeroed otherwise.
+ * @return the codes of lam_client_embed_text except BUFFER_TOO_SMALL.
+ * Ownership: the caller must pass a filled result to lam_result_release().
+ * Thread-safety: any thread.
+ */
+LAM_API lam_status lam_client_embed_text_result(lam_client* client, const lam_embed_text_request* request,
+                                                lam_result* result);
+
+/**
+ * Submits a batch of texts and returns at once with a ticket for lam_client_wait /
+ * lam_client_poll / lam_client_cancel (as lam_client_submit_tokens). The texts are copied
+ * before the call returns.
+ * @param[in]  client  the handle.
+ * @param[in]  request the batch; borrowed for the call.
+ * @param[out] ticket  receives the ticket.
+ * @return LAM_STATUS_OK, LAM_STATUS_INVALID_ARG, LAM_STATUS_EMPTY_BATCH, LAM_STATUS_TOO_LARGE,
+ *         LAM_STATUS_PROTOCOL_MISMATCH, LAM_STATUS_TIMEOUT, LAM_STATUS_DAEMON_UNAVAILABLE and
+ *         the connection errors. Verdicts on the texts (LAM_STATUS_INVALID_UTF8,
+ *         LAM_STATUS_UNSUPPORTED) come from lam_client_wait().
+ * Ownership: as lam_client_submit_tokens.
+ * Thread-safety: any thread.
+ */
+LAM_API lam_status lam_client_submit_text(lam_client* client, const lam_embed_text_request* request,
+                                          lam_ticket* ticket);
+
 /**
  * A round trip through the shared-memory rings that computes nothing: checks that the
  * daemon is alive and measures the data-plane latency.

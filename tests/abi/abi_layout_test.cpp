@@ -52,6 +52,14 @@ const std::map<std::string, size_t> kPublic = {
     {"lam_embed_tokens_request.n_sequences", 24},
     {"lam_embed_tokens_request.timeout_ms", 32},
     {"lam_embed_tokens_request.reserved", 36},
+    {"sizeof lam_embed_text_request", 40},
+    {"lam_embed_text_request.struct_size", 0},
+    {"lam_embed_text_request.flags", 4},
+    {"lam_embed_text_request.texts", 8},
+    {"lam_embed_text_request.lengths", 16},
+    {"lam_embed_text_request.n_texts", 24},
+    {"lam_embed_text_request.timeout_ms", 32},
+    {"lam_embed_text_request.reserved", 36},
     {"sizeof lam_result", 40},
     {"lam_result.struct_size", 0},
     {"lam_result.embedding_dim", 4},
@@ -77,6 +85,7 @@ TEST(AbiLayoutTest, PublicStructsHaveTheSameLayoutInCxx) {
       SIZE(lam_client_options), ENTRY(lam_client_options, arena_bytes), ENTRY(lam_client_options, connect_timeout_ms),
       SIZE(lam_model_info), ENTRY(lam_model_info, fingerprint), ENTRY(lam_model_info, daemon_epoch),
       SIZE(lam_embed_tokens_request), ENTRY(lam_embed_tokens_request, n_sequences),
+      SIZE(lam_embed_text_request), ENTRY(lam_embed_text_request, texts), ENTRY(lam_embed_text_request, n_texts),
       SIZE(lam_result), ENTRY(lam_result, data), ENTRY(lam_result, internal_)};
   for (const auto& [name, value] : cxx) EXPECT_EQ(value, kPublic.at(name)) << name;
 }
@@ -86,6 +95,10 @@ TEST(AbiLayoutTest, InitialisersSetTheStructSize) {
   lam_model_info m = LAM_MODEL_INFO_INIT;
   lam_embed_tokens_request r = LAM_EMBED_TOKENS_REQUEST_INIT;
   lam_result res = LAM_RESULT_INIT;
+  lam_embed_text_request tr = LAM_EMBED_TEXT_REQUEST_INIT;
+  EXPECT_EQ(tr.struct_size, sizeof(tr));
+  EXPECT_EQ(tr.texts, nullptr);
+  EXPECT_EQ(tr.lengths, nullptr);
   EXPECT_EQ(o.struct_size, sizeof(o));
   EXPECT_EQ(m.struct_size, sizeof(m));
   EXPECT_EQ(r.struct_size, sizeof(r));

@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   lam_result res = LAM_RESULT_INIT;
   int32_t ids[] = {101, 2023, 2003, 1037, 3231, 102, 101, 7592, 102};
   uint32_t lengths[] = {6, 3};
-  float batch[2 * 384], single[384];
+  float batch[2 * 384], single[384], res_rows[2 * 384];
   size_t count = 0;
   lam_ticket ticket = 0;
   uint32_t major = 0, minor = 0;
@@ -183,6 +183,24 @@ int main(int argc, char** argv) {
   }
   CHECK(memcmp(batch + 384, single, sizeof single) == 0);
   CHECK_RC(lam_client_wait(client, ticket, 10, batch, 2 * 384, &count), LAM_STATUS_INVALID_ARG);
+
+  /* UTF-8 text, tokenised by the daemon: NUL-terminated, async, and an invalid byte. */
+  {
+    const char* texts[] = {"This is a test", "hello"};
+    const char* bad_texts[] = {"ok", "bad \xff"};
+    lam_embed_text_request t = LAM_EMBED_TEXT_REQUEST_INIT;
+    t.texts = texts;
+    t.n_texts = 2;
+    CHECK_RC(lam_client_embed_text(client, &t, batch, 2 * 384, &count), LAM_STATUS_OK);
+    CHECK(count == 2 * 384);
+    CHECK_RC(lam_client_submit_text(client, &t, &ticket), LAM_STATUS_OK);
+    CHECK_RC(lam_client_wait(client, ticket, 10000, single, 384, &count), LAM_STATUS_BUFFER_TOO_SMALL);
+    CHECK_RC(lam_client_wait(client, ticket, 10000, res_rows, 2 * 384, &count), LAM_STATUS_OK);
+    CHECK(memcmp(res_rows, batch, sizeof res_rows) == 0);
+    t.texts = bad_texts;
+    CHECK_RC(lam_client_embed_text(client, &t, batch, 2 * 384, &count), LAM_STATUS_INVALID_UTF8);
+    CHECK(strstr(lam_client_last_error(client), "text 1") != NULL);
+  }
 
   CHECK_RC(lam_client_ping(client, 5000), LAM_STATUS_OK);
   lam_client_close(client);

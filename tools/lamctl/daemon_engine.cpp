@@ -70,6 +70,25 @@ class DaemonEngine final : public engine::Engine {
     return Status::Ok();
   }
 
+  Status EmbedTexts(std::span<const std::string> texts, float* out) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lengths;
+    for (const auto& t : texts) {
+      ptrs.push_back(t.data());
+      lengths.push_back(t.size());
+    }
+    lam_embed_text_request req = LAM_EMBED_TEXT_REQUEST_INIT;
+    req.texts = ptrs.data();
+    req.lengths = lengths.data();
+    req.n_texts = texts.size();
+    const size_t cap = texts.size() * static_cast<size_t>(info_.embedding_dim);
+    size_t n = 0;
+    if (lam_status st = lam_client_embed_text(client_, &req, out, cap, &n); st != LAM_STATUS_OK) {
+      return Status(st, lam_client_last_error(client_));
+    }
+    return Status::Ok();
+  }
+
   const char* backend_name() const override { return backend_.c_str(); }
   const std::vector<backend::Bucket>& buckets() const override { return buckets_; }
   Status CompileAll() override { return Status::Ok(); }  // the daemon warmed up before READY
@@ -83,6 +102,12 @@ class DaemonEngine final : public engine::Engine {
 };
 
 }  // namespace
+
+Status DaemonEmbedTexts(engine::Engine& eng, std::span<const std::string> texts, float* out) {
+  auto* d = dynamic_cast<DaemonEngine*>(&eng);
+  if (d == nullptr) return Status(LAM_STATUS_INTERNAL, "DaemonEmbedTexts needs an engine from OpenDaemonEngine");
+  return d->EmbedTexts(texts, out);
+}
 
 Result<std::unique_ptr<engine::Engine>> OpenDaemonEngine(const std::string& socket) {
   lam_client_options o = LAM_CLIENT_OPTIONS_INIT;

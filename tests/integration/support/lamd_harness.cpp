@@ -198,6 +198,9 @@ const LamApi& Api() {
     a.ping = reinterpret_cast<decltype(a.ping)>(sym("lam_client_ping"));
     a.get_model_info = reinterpret_cast<decltype(a.get_model_info)>(sym("lam_client_get_model_info"));
     a.status_str = reinterpret_cast<decltype(a.status_str)>(sym("lam_status_str"));
+    a.embed_text = reinterpret_cast<decltype(a.embed_text)>(sym("lam_client_embed_text"));
+    a.embed_text_result = reinterpret_cast<decltype(a.embed_text_result)>(sym("lam_client_embed_text_result"));
+    a.submit_text = reinterpret_cast<decltype(a.submit_text)>(sym("lam_client_submit_text"));
     return a;
   }();
   return api;

@@ -65,6 +65,9 @@ struct LamApi {
   decltype(&lam_client_ping) ping;
   decltype(&lam_client_get_model_info) get_model_info;
   decltype(&lam_status_str) status_str;
+  decltype(&lam_client_embed_text) embed_text;
+  decltype(&lam_client_embed_text_result) embed_text_result;
+  decltype(&lam_client_submit_text) submit_text;
 };
 const LamApi& Api();  // aborts the test binary if the library cannot be loaded
 
