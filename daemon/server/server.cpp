@@ -544,15 +544,14 @@ void Server::HandleTextSubmission(Conn* c, const shm::SubmitDesc& d) {
   text->req->context = c->session;
   s->MarkInFlight();  // released by PostCompletion like any scheduled request
   text_worker_.Post([this, text] {
-    std::unique_ptr<scheduler::Request> req = std::move(text->req);
-    auto session = std::static_pointer_cast<ClientSession>(req->context);
-    if (session->closed.load()) return;  // the client is gone; nothing to answer
+    if (std::static_pointer_cast<ClientSession>(text->req->context)->closed.load()) {
+      return;  // the client is gone; nothing to answer
+    }
+    // Truncate to the model maximum, as sentence-transformers does.
     const size_t max_tokens = static_cast<size_t>(engine_->info().config.max_tokens);
     uint64_t bad = 0;
-    text->req = std::move(req);
     Status ts = TokenizeText(*tokenizer_, *engine_, max_tokens, text.get(), &bad);
-    req = std::move(text->req);
-    text->bytes.clear();
+    std::unique_ptr<scheduler::Request> req = std::move(text->req);
     if (ts.ok()) ts = scheduler_->Submit(req);
     if (!ts.ok()) {
       req->tokens.clear();
