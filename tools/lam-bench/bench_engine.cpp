@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_bert.h"
 #include "bench.h"
 #include "engine/model_loader.h"
 #include "engine/synthetic_model.h"
@@ -136,15 +137,31 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
       std::fprintf(stderr, "lam-bench engine: %s\n", model.status().ToString().c_str());
       return 1;
     }
-    cpu::CpuBackendOptions bo;
-    bo.threads = opt.threads;
-    auto backend = cpu::CpuBackend::Create(*model->weights, bo);
-    if (!backend.ok()) {
-      std::fprintf(stderr, "lam-bench engine: %s\n", backend.status().ToString().c_str());
-      return 1;
+    // The bert family (e.g. all-MiniLM-L6-v2) has its own CPU backend, without a GEMM profile:
+    // its GEMM columns stay blank.
+    std::unique_ptr<backend::Backend> owned;
+    cpu::CpuBackend* lam_be = nullptr;
+    if (model->weights->config.family == engine::Family::kBert) {
+      auto bert = cpu::CpuBertBackend::Create(*model->weights, opt.threads);
+      if (!bert.ok()) {
+        std::fprintf(stderr, "lam-bench engine: %s\n", bert.status().ToString().c_str());
+        return 1;
+      }
+      threads_used = (*bert)->concurrency();
+      owned = std::move(*bert);
+    } else {
+      cpu::CpuBackendOptions bo;
+      bo.threads = opt.threads;
+      auto backend = cpu::CpuBackend::Create(*model->weights, bo);
+      if (!backend.ok()) {
+        std::fprintf(stderr, "lam-bench engine: %s\n", backend.status().ToString().c_str());
+        return 1;
+      }
+      lam_be = backend->get();
+      threads_used = lam_be->concurrency();
+      owned = std::move(*backend);
     }
-    auto& be = **backend;
-    threads_used = be.concurrency();
+    backend::Backend& be = *owned;
     const auto& cfg = model->weights->config;
     for (const auto& shape : opt.shapes) {
       int b = 0, len = 0;
@@ -167,7 +184,7 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
         s.back() = 102;
         batch.push_back({s.data(), s.size()});
       }
-      std::vector<float> emb(static_cast<size_t>(b) * 384);
+      std::vector<float> emb(static_cast<size_t>(b) * static_cast<size_t>(be.embedding_dim()));
       for (int i = 0; i < opt.warmup; ++i) {
         Status st = be.Run(**exe, batch, emb.data());
         if (!st.ok()) {
@@ -175,8 +192,10 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
           return 1;
         }
       }
-      be.set_profiling(true);
-      (void)be.TakeGemmProfile(**exe);
+      if (lam_be != nullptr) {
+        lam_be->set_profiling(true);
+        (void)lam_be->TakeGemmProfile(**exe);
+      }
       std::vector<double> tps, ms;
       double total_secs = 0.0;
       for (int r = 0; r < opt.repetitions; ++r) {
@@ -191,17 +210,22 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
         tps.push_back(static_cast<double>(b) * len / secs);
         ms.push_back(secs * 1e3);
       }
-      be.set_profiling(false);
-      const cpu::GemmProfile prof = be.TakeGemmProfile(**exe);
-      const double gemm_wall = prof.thread_seconds / be.concurrency();
-      const double useful = UsefulGemmFlopsPerToken(cfg.layers) * b * len * opt.repetitions;
-      const double ours = gemm_wall > 0 ? useful / gemm_wall / 1e9 : 0.0;
-      const double lib = LibraryMixRate(b * len, be.concurrency());
       const Stats s_tps = MeanStddev(tps), s_ms = MeanStddev(ms);
-      t.rows.push_back({model->label, shape, Fixed(s_tps.mean, 0) + " ± " + Fixed(s_tps.stddev, 0),
-                        Fixed(s_ms.mean, 2) + " ± " + Fixed(s_ms.stddev, 2),
-                        Fixed(100.0 * gemm_wall / total_secs, 0) + "%", Fixed(ours, 1), Fixed(lib, 1),
-                        Fixed(100.0 * ours / lib, 0) + "%"});
+      std::vector<std::string> row = {model->label, shape, Fixed(s_tps.mean, 0) + " ± " + Fixed(s_tps.stddev, 0),
+                                      Fixed(s_ms.mean, 2) + " ± " + Fixed(s_ms.stddev, 2), "", "", "", ""};
+      if (lam_be != nullptr) {
+        lam_be->set_profiling(false);
+        const cpu::GemmProfile prof = lam_be->TakeGemmProfile(**exe);
+        const double gemm_wall = prof.thread_seconds / lam_be->concurrency();
+        const double useful = UsefulGemmFlopsPerToken(cfg.layers) * b * len * opt.repetitions;
+        const double ours = gemm_wall > 0 ? useful / gemm_wall / 1e9 : 0.0;
+        const double lib = LibraryMixRate(b * len, lam_be->concurrency());
+        row[4] = Fixed(100.0 * gemm_wall / total_secs, 0) + "%";
+        row[5] = Fixed(ours, 1);
+        row[6] = Fixed(lib, 1);
+        row[7] = Fixed(100.0 * ours / lib, 0) + "%";
+      }
+      t.rows.push_back(std::move(row));
     }
   }
   t.notes.push_back("threads: " + std::to_string(threads_used) + "; repetitions: " +
