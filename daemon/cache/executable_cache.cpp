@@ -57,6 +57,11 @@ void ExecutableCache::AttachDisk(DiskCache* disk) {
   disk_ = disk;
 }
 
+DiskCache* ExecutableCache::disk() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return disk_;
+}
+
 Result<ExecutableCache::Lease> ExecutableCache::Build(backend::Backend& backend,
                                                       const CacheKey& key,
                                                       const backend::Bucket& bucket, bool* loaded,

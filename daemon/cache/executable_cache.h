@@ -105,6 +105,7 @@ class ExecutableCache {
   static ExecutableCache& Global();
   // Attaches (or detaches, with null) the persistent store used by codec backends.
   void AttachDisk(DiskCache* disk);
+  DiskCache* disk() const;
 
   // The resident executable for (backend instance, identity, bucket); on a miss, loads it from
   // the disk cache (codec backends) or compiles it, and keeps it. `backend` must stay alive

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 #include "engine/engine.h"
 
+#include <oneapi/dnnl/dnnl.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_bert.h"
+#include "cache/cache_key.h"
 #include "engine/model_loader.h"
 
 namespace lam::engine {
@@ -18,11 +22,15 @@ constexpr int kEmbeddingDim = 384;
 class EngineImpl final : public Engine {
  public:
   EngineImpl(std::shared_ptr<const void> owner, ModelInfo info,
-             std::unique_ptr<backend::Backend> backend, std::vector<backend::Bucket> buckets)
+             std::unique_ptr<backend::Backend> backend, std::vector<backend::Bucket> buckets,
+             cache::ExecutableCache* cache, cache::ExecutableIdentity id)
       : owner_(std::move(owner)),
         info_(std::move(info)),
         backend_(std::move(backend)),
-        buckets_(std::move(buckets)) {}
+        buckets_(std::move(buckets)),
+        cache_(cache),
+        id_(std::move(id)) {}
+  ~EngineImpl() override { cache_->ForgetBackend(backend_.get()); }
 
   const ModelInfo& info() const override { return info_; }
   const char* backend_name() const override { return backend_->name(); }
@@ -73,65 +81,70 @@ class EngineImpl final : public Engine {
         tokens += batch[end].len;
         ++end;
       }
-      const auto sub = batch.subspan(begin, end - begin);
+      backend::Bucket on_demand;
       const backend::Bucket* pick = nullptr;
-      for (const auto& b : buckets_) {
-        if (b.Fits(sub.size(), tokens)) {
-          pick = &b;
-          break;
-        }
+      if (end == begin) {
+        // Longer than every configured bucket but valid: alone, in a bucket of its own.
+        tokens = batch[begin].len;
+        end = begin + 1;
+        on_demand = OnDemandBucket(tokens);
+        pick = &on_demand;
       }
-      backend::Executable* exe = nullptr;
-      LAM_RETURN_IF_ERROR(GetExecutable(*pick, &exe));
-      ++stats_.runs;
+      const auto sub = batch.subspan(begin, end - begin);
+      for (const auto& b : buckets_) {
+        if (pick != nullptr) break;
+        if (b.Fits(sub.size(), tokens)) pick = &b;
+      }
+      LAM_ASSIGN_OR_RETURN(cache::ExecutableCache::Lease exe, cache_->GetOrCompile(*backend_, id_, *pick));
+      ++runs_;
       LAM_RETURN_IF_ERROR(backend_->Run(*exe, sub, out + begin * kEmbeddingDim));
       begin = end;
     }
     return Status::Ok();
   }
 
-  Status CompileAll() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& b : buckets_) {
-      if (cache_.count(b) != 0) continue;
-      backend::Executable* exe = nullptr;
-      LAM_RETURN_IF_ERROR(GetExecutable(b, &exe));
-    }
-    return Status::Ok();
+  Status CompileAll() override { return Warm({}); }
+
+  Status Warm(const std::function<void(const cache::WarmProgress&)>& progress) override {
+    return cache_->Warm(*backend_, id_, buckets_, progress);
   }
 
   EngineStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
+    const cache::CacheTotals t = cache::ExecutableCache::Sum(ExecutableStats());
+    EngineStats s;
+    s.compiles = t.compiles;
+    s.hits = t.hits;
+    s.misses = t.misses;
+    s.loads = t.loads;
+    s.runs = runs_.load();
+    s.executables = t.resident;
+    s.executable_bytes = t.bytes;
+    s.compile_seconds = t.compile_ms / 1000.0;
+    s.load_seconds = t.load_ms / 1000.0;
+    return s;
   }
 
+  std::vector<cache::BucketStats> ExecutableStats() const override { return cache_->ListFor(backend_.get()); }
+  size_t ClearExecutables() override { return cache_->Clear(backend_.get()); }
+
  private:
-  // Caller holds mu_.
-  Status GetExecutable(const backend::Bucket& b, backend::Executable** exe) {
-    auto it = cache_.find(b);
-    if (it != cache_.end()) {
-      ++stats_.hits;
-      *exe = it->second.get();
-      return Status::Ok();
-    }
-    const auto t0 = std::chrono::steady_clock::now();
-    LAM_ASSIGN_OR_RETURN(auto compiled, backend_->Compile(b));
-    stats_.compile_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    ++stats_.compiles;
-    ++stats_.executables;
-    stats_.executable_bytes += compiled->byte_size();
-    *exe = compiled.get();
-    cache_.emplace(b, std::move(compiled));
-    return Status::Ok();
+  // Token budget for a sequence of `len` tokens beyond the largest bucket: the next power of
+  // two, capped at the model maximum, so nearby lengths share one on-demand executable.
+  backend::Bucket OnDemandBucket(size_t len) const {
+    size_t budget = 1;
+    while (budget < len) budget *= 2;
+    budget = std::max(len, std::min(budget, static_cast<size_t>(info_.config.max_tokens)));
+    return backend::Bucket{1, static_cast<int>(budget)};
   }
 
   std::shared_ptr<const void> owner_;
   ModelInfo info_;
   std::unique_ptr<backend::Backend> backend_;
   std::vector<backend::Bucket> buckets_;
-  mutable std::mutex mu_;
-  std::map<backend::Bucket, std::unique_ptr<backend::Executable>> cache_;
-  EngineStats stats_;
+  cache::ExecutableCache* cache_;
+  cache::ExecutableIdentity id_;
+  std::mutex mu_;  // one Run per executable at a time: Embed calls are serialised
+  std::atomic<uint64_t> runs_{0};
 };
 
 Status CheckBackendName(const std::string& name) {
@@ -147,15 +160,21 @@ Status CheckBackendName(const std::string& name) {
 
 }  // namespace
 
-std::vector<backend::Bucket> DefaultBuckets() {
-  return {{64, 128}, {64, 512}, {64, 2048}, {64, 8192}};
+std::vector<backend::Bucket> DefaultBuckets(int max_tokens) {
+  std::vector<backend::Bucket> out;
+  for (int budget : {128, 512, 2048}) {
+    if (budget < max_tokens) out.push_back({64, budget});
+  }
+  out.push_back({64, std::max(max_tokens, 64)});
+  return out;
 }
 
 Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> owner,
                                                     const ModelWeights& weights, ModelInfo info,
                                                     const EngineOptions& options) {
   LAM_RETURN_IF_ERROR(CheckBackendName(options.backend));
-  std::vector<backend::Bucket> buckets = options.buckets.empty() ? DefaultBuckets() : options.buckets;
+  std::vector<backend::Bucket> buckets =
+      options.buckets.empty() ? DefaultBuckets(weights.config.max_tokens) : options.buckets;
   for (const auto& b : buckets) {
     if (b.max_sequences < 1 || b.token_budget < b.max_sequences) {
       return Status(LAM_STATUS_INVALID_ARG, "bucket " + b.ToString() +
@@ -170,10 +189,11 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
   const auto max_seqs = std::max_element(buckets.begin(), buckets.end(), [](const auto& a, const auto& b) {
     return a.max_sequences < b.max_sequences;
   });
-  if (buckets.back().token_budget < weights.config.max_tokens || max_seqs->max_sequences != buckets.back().max_sequences) {
-    return Status(LAM_STATUS_INVALID_ARG,
-                  "the largest bucket " + buckets.back().ToString() + " must hold one sequence of max_tokens " +
-                      std::to_string(weights.config.max_tokens) + " and the most sequences of any bucket");
+  // Longer sequences get on-demand buckets; the batch split needs the largest bucket to take
+  // the most sequences.
+  if (max_seqs->max_sequences != buckets.back().max_sequences) {
+    return Status(LAM_STATUS_INVALID_ARG, "the largest bucket " + buckets.back().ToString() +
+                                              " must also hold the most sequences of any bucket");
   }
   std::unique_ptr<backend::Backend> cpu;
   if (weights.config.family == Family::kBert) {
@@ -185,8 +205,19 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
   }
   info.config = weights.config;
   info.embedding_dim = kEmbeddingDim;
-  return std::unique_ptr<Engine>(
-      new EngineImpl(std::move(owner), std::move(info), std::move(cpu), std::move(buckets)));
+  // The executable-cache identity: everything besides the bucket that shapes an executable.
+  cache::ExecutableIdentity id;
+  id.model_fingerprint = info.fingerprint.empty() ? "unfingerprinted" : info.fingerprint;
+  id.backend = cpu->name();
+  id.device = cache::HostCpuIsa() + "/threads=" + std::to_string(options.threads);
+  const dnnl_version_t* v = dnnl_version();
+  id.toolkit = "onednn-" + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  id.driver = "none";
+  id.precision = "fp32";
+  id.artifact = std::string("cpu-exe-") + family_name(weights.config.family);
+  cache::ExecutableCache* cache = options.cache != nullptr ? options.cache : &cache::ExecutableCache::Global();
+  return std::unique_ptr<Engine>(new EngineImpl(std::move(owner), std::move(info), std::move(cpu),
+                                                std::move(buckets), cache, std::move(id)));
 }
 
 Result<std::unique_ptr<Engine>> Engine::Open(const std::string& model_dir,

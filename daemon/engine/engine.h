@@ -10,12 +10,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "backend/backend.h"
+#include "cache/executable_cache.h"
 #include "common/status.h"
 #include "engine/token_span.h"
 #include "engine/weights.h"
@@ -25,18 +27,25 @@ namespace lam::engine {
 struct EngineOptions {
   std::string backend = "cpu";  // "cpu" | "cuda" | "auto"
   int threads = 0;              // worker threads for the CPU backend; 0 = all cores
-  // Shape classes to compile; empty = DefaultBuckets(). The largest token budget must hold one
-  // sequence of the model's max_tokens.
+  // Shape classes to warm; empty = DefaultBuckets(max_tokens). A sequence longer than the
+  // largest token budget (but within max_tokens) runs alone in a bucket built on demand and
+  // cached like the others.
   std::vector<backend::Bucket> buckets;
+  // Where executables live; null = cache::ExecutableCache::Global() (shared by every engine).
+  cache::ExecutableCache* cache = nullptr;
 };
 
-// 64 sequences with token budgets 128, 512, 2048 and 8192: every length up to 8192, batches 1-64.
-std::vector<backend::Bucket> DefaultBuckets();
+// 64 sequences with token budgets 128, 512, 2048 and 8192, the last one raised or cut to the
+// model maximum: every length up to max_tokens, batches 1-64.
+std::vector<backend::Bucket> DefaultBuckets(int max_tokens = 8192);
 
-// Executable-map counters (a later cache replaces the map and extends these).
+// This engine's totals in the executable cache (per bucket: ExecutableStats()).
 struct EngineStats {
   uint64_t compiles = 0;         // executables built
   uint64_t hits = 0;             // runs that found their executable resident
+  uint64_t misses = 0;           // lookups that loaded or compiled
+  uint64_t loads = 0;            // executables loaded from the disk cache
+  double load_seconds = 0.0;
   uint64_t runs = 0;             // backend runs (one per sub-batch)
   uint64_t executables = 0;      // resident executables
   uint64_t executable_bytes = 0;  // their byte_size() sum
@@ -82,6 +91,15 @@ class Engine {
   // Compiles every configured bucket that is not resident yet (warm-up).
   virtual Status CompileAll() = 0;
   virtual EngineStats stats() const = 0;
+  // CompileAll with one report per bucket (warm-up progress for the log and `lamctl status`).
+  virtual Status Warm(const std::function<void(const cache::WarmProgress&)>& progress) {
+    (void)progress;
+    return CompileAll();
+  }
+  // Per-bucket executable-cache statistics of this engine (configured and on-demand buckets).
+  virtual std::vector<cache::BucketStats> ExecutableStats() const { return {}; }
+  // Drops this engine's resident executables not in use; returns how many.
+  virtual size_t ClearExecutables() { return 0; }
 };
 
 }  // namespace lam::engine

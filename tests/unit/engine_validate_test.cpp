@@ -128,10 +128,12 @@ TEST(EngineOpenTest, BackendSelection) {
   EXPECT_STREQ((*a)->backend_name(), "cpu");
 }
 
-TEST(EngineOpenTest, BucketsMustHoldTheLongestSequence) {
+TEST(EngineOpenTest, LargestBucketMustHoldTheMostSequences) {
   auto model = std::make_shared<SyntheticModel>(Variant::kR32, 1, /*layers=*/1, kVocab);
   EngineOptions opt;
-  opt.buckets = {{8, 1024}};  // max_tokens is 8192
+  opt.buckets = {{8, 1024}};  // shorter than max_tokens 8192: longer sequences get on-demand buckets
+  EXPECT_TRUE(Engine::FromWeights(model, model->weights(), ModelInfo{}, opt).ok());
+  opt.buckets = {{64, 128}, {8, 1024}};
   EXPECT_EQ(Engine::FromWeights(model, model->weights(), ModelInfo{}, opt).status().code(), LAM_STATUS_INVALID_ARG);
   EXPECT_EQ(DefaultBuckets().back().token_budget, 8192);
   EXPECT_EQ(DefaultBuckets().back().max_sequences, 64);

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "backend/cpu/cpu_mixer.h"
 
@@ -65,6 +66,27 @@ void ForRange(bool serial, size_t n, size_t grain, const F& f) {
 
 // Batches with at most this many packed rows run on the calling thread only.
 constexpr size_t kSerialRows = 64;
+
+// oneTBB creates and attaches the arena's workers lazily, and a worker's first entry runs the
+// OpenMP-pinning observer, whose first omp_set_num_threads allocates libgomp's per-thread state.
+// Making every arena thread enter once here (at compile time) keeps both out of the first Run.
+// Each of the n tasks waits until n have started, so n distinct threads must have entered;
+// gives up after a second (e.g. when other arenas hold the workers).
+void StartWorkers(CpuThreads& threads) {
+  const int n = threads.concurrency();
+  if (n <= 1) return;
+  std::atomic<int> arrived{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  threads.Execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<int>(0, n, 1),
+        [&](const tbb::blocked_range<int>&) {
+          arrived.fetch_add(1);
+          while (arrived.load() < n && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+        },
+        tbb::simple_partitioner());
+  });
+}
 
 Status Missing(int layer, const char* name) {
   return Status(LAM_STATUS_MODEL_INVALID,
@@ -387,6 +409,7 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
     }
   });
   LAM_RETURN_IF_ERROR(st);
+  StartWorkers(*threads_);
   exe->bytes_ += exe->slots.size() *
                  (g_in_[0].scratchpad_bytes() + g_out_[0].scratchpad_bytes() + g_ffn1_[0].scratchpad_bytes() +
                   g_ffn2_[0].scratchpad_bytes() + g_in_[1].scratchpad_bytes() + g_out_[1].scratchpad_bytes() +
