@@ -10,7 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "backend/cuda/bucket_spec.h"
+#include "cache/disk_cache.h"
+#include "cache/executable_cache.h"
+#include "cache/precompile.h"
 #include "engine/engine.h"
+#include "engine/model_loader.h"
 #include "lam/lam_version.h"
 #include "server/config.h"
 #include "server/logging.h"
@@ -26,7 +31,14 @@ lam::Result<lam::server::WarmupInfo> Warmup(lam::engine::Engine* engine) {
   lam::server::WarmupInfo info;
   const auto log = lam::server::Logger("warmup");
   const auto t0 = std::chrono::steady_clock::now();
-  LAM_RETURN_IF_ERROR(engine->CompileAll());
+  LAM_RETURN_IF_ERROR(engine->Warm([&](const lam::cache::WarmProgress& p) {
+    log->info("warmup [{}/{}] bucket {}: {} in {:.1f} ms", p.index, p.total, p.bucket,
+              lam::cache::WarmSourceName(p.source), p.ms);
+    sd_notifyf(0, "STATUS=warming up: bucket %zu/%zu (%s)", p.index, p.total, p.bucket.c_str());
+    char ms[32];
+    std::snprintf(ms, sizeof(ms), "%.1fms", p.ms);
+    info.steps.push_back(p.bucket + ":" + lam::cache::WarmSourceName(p.source) + ":" + ms);
+  }));
   const auto& mc = engine->info().config;
   std::vector<int32_t> ids(std::min(16, mc.max_tokens));
   for (size_t j = 0; j < ids.size(); ++j) ids[j] = static_cast<int32_t>((j * 7 + 1) % static_cast<size_t>(mc.vocab_size));
@@ -39,10 +51,73 @@ lam::Result<lam::server::WarmupInfo> Warmup(lam::engine::Engine* engine) {
   return info;
 }
 
+// lamd --precompile [--arch sm_90] --cache-dir DIR [--model DIR]: fills DIR with the NVRTC cubins
+// of every default bucket for the architecture (no GPU needed) and prints one line per bucket.
+int Precompile(const Config& config) {
+#if !LAM_HAVE_CUDA
+  std::fprintf(stderr, "lamd --precompile: this build has no CUDA toolkit (NVRTC) for %s\n", config.arch.c_str());
+  return 1;
+#else
+  std::string fingerprint = "unfingerprinted";
+  int max_tokens = 8192;
+  lam::cuda::ModelShape shape;
+  if (!config.model.empty()) {
+    auto model = lam::engine::LoadModel(config.model);
+    if (!model.ok()) {
+      std::fprintf(stderr, "lamd --precompile: %s\n", model.status().ToString().c_str());
+      return 1;
+    }
+    const auto& c = (*model)->weights().config;
+    fingerprint = (*model)->fingerprint();
+    max_tokens = c.max_tokens;
+    shape.hidden = c.hidden;
+    shape.heads = c.heads;
+    shape.head_dim = c.head_dim;
+    shape.ffn = c.intermediate;
+    shape.vocab = c.vocab_size;
+    shape.pos_rows = c.position_table;
+    shape.chunk = c.variant == lam::engine::Variant::kR32 ? 32 : c.variant == lam::engine::Variant::kR64T ? 64 : 128;
+  }
+  std::vector<lam::cuda::BucketSpec> specs;
+  for (const auto& b : lam::engine::DefaultBuckets(max_tokens)) {
+    auto spec = lam::cuda::BucketSpec::Packed(b.token_budget, std::min(b.token_budget, max_tokens));
+    spec.shape = shape;
+    specs.push_back(spec);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = lam::cache::Precompile(fingerprint, config.arch, specs, config.cache_dir, config.cache_max_bytes);
+  if (!r.ok()) {
+    std::fprintf(stderr, "lamd --precompile: %s\n", r.status().ToString().c_str());
+    return 1;
+  }
+  for (const auto& b : *r) {
+    std::printf("%s %s: %s, %llu bytes, %.1f ms  %s\n", config.arch.c_str(), b.bucket.c_str(),
+                b.already_cached ? "already cached" : "compiled", static_cast<unsigned long long>(b.cubin_bytes),
+                b.compile_ms, b.file.c_str());
+  }
+  std::printf("%zu buckets for %s in %s (model %s) in %.1f ms\n", r->size(), config.arch.c_str(),
+              config.cache_dir.c_str(), fingerprint.c_str(),
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+#endif
+}
+
 int Main(int argc, char** argv) {
   Config config;
   if (const char* env = std::getenv("LAMD_SOCKET"); env != nullptr && env[0] != '\0') config.socket = env;
   bool help = false, version = false;
+  // --precompile takes no value; the config parser only knows `--key value` flags.
+  bool precompile = false;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0 && std::string(argv[i]) == "--precompile") {
+      precompile = true;
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   lam::Status st = lam::server::ParseCommandLine(&config, argc, argv, &help, &version);
   if (!st.ok()) {
     std::fprintf(stderr, "lamd: %s\n%s", st.message().c_str(), lam::server::UsageText().c_str());
@@ -56,6 +131,7 @@ int Main(int argc, char** argv) {
     std::printf("lamd %s (%s)\n", LAM_VERSION_STRING, LAM_BUILD_COMMIT);
     return 0;
   }
+  if (precompile) return Precompile(config);
   if (config.model.empty()) {
     std::fprintf(stderr, "lamd: --model DIR is required\n%s", lam::server::UsageText().c_str());
     return 2;
@@ -70,6 +146,25 @@ int Main(int argc, char** argv) {
   log->info("lamd {} ({}) starting: model {}, backend {}, socket {}", LAM_VERSION_STRING, LAM_BUILD_COMMIT,
             config.model, config.backend, config.socket);
   sd_notify(0, "STATUS=loading model");
+
+  // The persistent executable cache: what a backend can persist is loaded from here instead of
+  // compiled. An unusable directory only costs the restart speed-up, so lamd goes on without it.
+  std::unique_ptr<lam::cache::DiskCache> disk;
+  std::string cache_dir;
+  if (!config.cache_dir.empty() && config.cache_dir != "none") {
+    lam::cache::DiskCacheOptions dco;
+    dco.dir = config.cache_dir;
+    dco.max_bytes = config.cache_max_bytes;
+    auto d = lam::cache::DiskCache::Open(dco);
+    if (d.ok()) {
+      disk = std::move(d).value();
+      cache_dir = config.cache_dir;
+      lam::cache::ExecutableCache::Global().AttachDisk(disk.get());
+      log->info("executable cache directory {}", cache_dir);
+    } else {
+      log->warn("executable cache directory unusable, continuing in memory only: {}", d.status().ToString());
+    }
+  }
 
   lam::engine::EngineOptions eo;
   eo.backend = config.backend;
@@ -91,6 +186,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   log->info("warmup done: {} buckets in {:.3f} s", warm->buckets.size(), warm->total_seconds);
+  warm->cache_dir = cache_dir;
 
   lam::server::Server server(config, engine->get(), std::move(warm.value()));
   st = server.Start();

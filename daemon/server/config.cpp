@@ -95,6 +95,13 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     return BadValue(key, value, "one of off|fatal|error|warning|info|debug|trace");
   }
   if (key == "threads") return SetUnsigned(&c->threads, key, value, 4096);
+  if (key == "cache_dir") { c->cache_dir = value; return Status::Ok(); }
+  if (key == "cache_max_bytes") return SetUnsigned(&c->cache_max_bytes, key, value, 1ull << 44);
+  if (key == "arch") {
+    if (value.rfind("sm_", 0) != 0 || value.size() < 5) return BadValue(key, value, "a GPU architecture such as sm_90");
+    c->arch = value;
+    return Status::Ok();
+  }
   if (key == "max_delay_us") return SetUnsigned(&c->max_delay_us, key, value, 60'000'000);
   if (key == "token_budget") return SetUnsigned(&c->token_budget, key, value, 1u << 24);
   if (key == "max_batch_sequences") return SetUnsigned(&c->max_batch_sequences, key, value, 1u << 16);
@@ -198,6 +205,11 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --config FILE                config file read before the flags
   --log-level LEVEL            off|fatal|error|warning|info|debug|trace (default info)
   --threads N                  CPU backend threads, 0 = all cores
+  --cache-dir DIR              persistent executable cache (default /var/cache/lamd; none = off)
+  --cache-max-bytes N          size cap of the cache directory (default 2 GiB)
+  --precompile                 offline: fill --cache-dir with the cubins of every bucket for
+                               --arch (default sm_90; no GPU needed), print times, exit
+  --arch sm_XX                 GPU architecture for --precompile
   --max-delay-us N             longest a sequence waits for batch mates (default 1000)
   --token-budget N             tokens per batch (default 8192)
   --max-batch-sequences N      sequences per batch (default 64)

@@ -234,6 +234,9 @@ void Server::HandleFrame(Conn* c, uint16_t type, const char* payload, uint32_t s
     case shm::kFrameStatusRequest:
       SendFrame(c, shm::kFrameStatusReply, StatusJson());
       break;
+    case shm::kFrameCacheRequest:
+      SendFrame(c, shm::kFrameCacheReply, CacheJson(std::string(payload, std::min<uint32_t>(size, 16))));
+      break;
     default:
       counters_.protocol_errors.fetch_add(1);
       CloseConn(c, "unknown frame type");

@@ -77,6 +77,7 @@ class Server : public scheduler::CompletionSink {
   void FinishShutdown();
   void SetPolling(bool on);
   std::string StatusJson();
+  std::string CacheJson(const std::string& verb);  // server_status.cpp
 
   Config config_;
   engine::Engine* engine_;

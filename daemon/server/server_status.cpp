@@ -2,14 +2,78 @@
 // Server::StatusJson: the document behind `lamctl status` (schema in stats.h's version).
 #include <unistd.h>
 
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
+#include "cache/disk_cache.h"
+#include "cache/executable_cache.h"
 #include "lam/lam_version.h"
 #include "server/conn.h"
 #include "server/server.h"
 #include "shm/frame_io.h"
 
 namespace lam::server {
+namespace {
+
+nlohmann::ordered_json BucketRows(const engine::Engine& e) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (const auto& s : e.ExecutableStats()) {
+    rows.push_back({{"bucket", s.bucket},
+                    {"resident", s.resident},
+                    {"bytes", s.bytes},
+                    {"in_use", s.in_use},
+                    {"hits", s.hits},
+                    {"misses", s.misses},
+                    {"compiles", s.compiles},
+                    {"loads", s.loads},
+                    {"compile_ms", s.compile_ms},
+                    {"load_ms", s.load_ms},
+                    {"last_use_unix_ms", s.last_use_unix_ms}});
+  }
+  return rows;
+}
+
+nlohmann::ordered_json DiskJson(const std::string& dir) {
+  nlohmann::ordered_json d = {{"dir", dir}};
+  cache::DiskCache* disk = cache::ExecutableCache::Global().disk();
+  if (disk != nullptr) {
+    const cache::DiskCacheStats ds = disk->stats();
+    d["entries"] = ds.entries;
+    d["bytes"] = ds.bytes;
+    d["hits"] = ds.hits;
+    d["misses"] = ds.misses;
+  }
+  return d;
+}
+
+}  // namespace
+
+std::string Server::CacheJson(const std::string& verb) {
+  nlohmann::ordered_json j;
+  j["status"] = "ok";
+  if (verb == "clear") {
+    j["dropped"] = engine_->ClearExecutables();
+  } else if (verb == "warm") {
+    const auto t0 = std::chrono::steady_clock::now();
+    uint64_t n = 0;
+    const Status st = engine_->Warm([&](const cache::WarmProgress& p) {
+      if (p.source != cache::WarmProgress::Source::kResident) ++n;
+    });
+    j["warmed"] = n;
+    j["warm_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (!st.ok()) {
+      j["status"] = "error";
+      j["message"] = st.ToString();
+    }
+  } else if (verb != "ls") {
+    j["status"] = "error";
+    j["message"] = "unknown cache command '" + verb + "' (expected ls, warm or clear)";
+  }
+  j["executables"] = BucketRows(*engine_);
+  j["disk"] = DiskJson(warmup_.cache_dir);
+  return j.dump();
+}
 
 std::string Server::StatusJson() {
   using json = nlohmann::ordered_json;
@@ -124,7 +188,13 @@ std::string Server::StatusJson() {
       {"hits_total", es.hits},
       {"runs_total", es.runs},
       {"compile_seconds_total", es.compile_seconds},
+      {"misses_total", es.misses},
+      {"loads_total", es.loads},
+      {"load_seconds_total", es.load_seconds},
       {"warmup_seconds", warmup_.total_seconds},
+      {"warmup_steps", warmup_.steps},
+      {"cache_dir", warmup_.cache_dir},
+      {"by_bucket", BucketRows(*engine_)},
   };
   return j.dump();
 }

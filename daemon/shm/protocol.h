@@ -27,7 +27,7 @@ namespace lam::shm {
 
 inline constexpr uint32_t kFrameMagic = 0x434d414cu;  // "LAMC"
 inline constexpr uint16_t kControlProtoMajor = 1;
-inline constexpr uint16_t kControlProtoMinor = 0;
+inline constexpr uint16_t kControlProtoMinor = 1;  // 1: cache frames
 inline constexpr uint32_t kMaxClientFramePayload = 4096;     // what the daemon accepts
 inline constexpr uint32_t kMaxDaemonFramePayload = 1 << 22;  // what clients accept
 
@@ -38,6 +38,10 @@ enum FrameType : uint16_t {
   kFramePong = 4,
   kFrameStatusRequest = 5,
   kFrameStatusReply = 6,
+  // Minor 1: the executable cache. Request payload "ls", "warm" or "clear"; the reply is a JSON
+  // object (Server::CacheJson). A minor-0 daemon closes the connection on these types.
+  kFrameCacheRequest = 7,
+  kFrameCacheReply = 8,
 };
 
 struct FrameHeader {

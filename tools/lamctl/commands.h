@@ -14,5 +14,6 @@ struct Command {
 int CmdEmbed(int argc, char** argv);
 int CmdStatus(int argc, char** argv);
 int CmdPing(int argc, char** argv);
+int CmdCache(int argc, char** argv);
 
 }  // namespace lam::ctl

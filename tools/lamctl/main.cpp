@@ -15,6 +15,7 @@ const Command kCommands[] = {
     {"embed", "read JSON lines of token ids on stdin, write one embedding per line (in-process engine)", CmdEmbed},
     {"status", "lamd's state in INFO sections (--json for scripts)", CmdStatus},
     {"ping", "round trips to lamd over the control socket", CmdPing},
+    {"cache", "lamd's executable cache: ls | warm | clear", CmdCache},
 };
 
 void Usage(FILE* f) {

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+// lamctl cache ls|warm|clear [--socket PATH] [--json]: lamd's executable cache.
+//   ls     one row per bucket: resident, bytes, hits, misses, compiles, loads, compile/load ms
+//   warm   compiles (or loads) every configured bucket that is not resident
+//   clear  drops resident executables that no request is using (statistics stay)
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "control_client.h"
+#include "shm/protocol.h"
+
+namespace lam::ctl {
+namespace {
+
+void PrintTable(const nlohmann::json& doc) {
+  std::printf("%-12s %8s %12s %10s %8s %8s %6s %12s %10s\n", "BUCKET", "RESIDENT", "BYTES", "HITS",
+              "MISSES", "COMPILES", "LOADS", "COMPILE_MS", "LOAD_MS");
+  for (const auto& b : doc.value("executables", nlohmann::json::array())) {
+    std::printf("%-12s %8llu %12llu %10llu %8llu %8llu %6llu %12.3f %10.3f\n",
+                b.value("bucket", "?").c_str(), b.value("resident", 0ull), b.value("bytes", 0ull),
+                b.value("hits", 0ull), b.value("misses", 0ull), b.value("compiles", 0ull),
+                b.value("loads", 0ull), b.value("compile_ms", 0.0), b.value("load_ms", 0.0));
+  }
+  if (doc.contains("disk")) {
+    const auto& d = doc["disk"];
+    std::printf("disk: %s (%llu entries, %llu bytes)\n", d.value("dir", "-").c_str(), d.value("entries", 0ull),
+                d.value("bytes", 0ull));
+  }
+}
+
+}  // namespace
+
+int CmdCache(int argc, char** argv) {
+  std::string socket_flag, verb;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: lamctl cache ls|warm|clear [--socket PATH] [--json]\n"
+                  "  ls     executables per bucket: resident, bytes, hits, misses, compile and load times\n"
+                  "  warm   compile (or load) every configured bucket that is not resident\n"
+                  "  clear  drop resident executables not in use (the next request recompiles)\n");
+      return 0;
+    }
+    if (a == "--json") {
+      json = true;
+    } else if (a == "--socket") {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "lamctl cache: option '--socket' needs a value\n");
+        return 2;
+      }
+      socket_flag = argv[++i];
+    } else if (verb.empty() && (a == "ls" || a == "warm" || a == "clear")) {
+      verb = a;
+    } else {
+      std::fprintf(stderr, "lamctl cache: unexpected argument '%s' (expected ls, warm or clear)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (verb.empty()) {
+    std::fprintf(stderr, "usage: lamctl cache ls|warm|clear [--socket PATH] [--json]\n");
+    return 2;
+  }
+  ControlSession s;
+  Status st = s.Connect(ResolveSocket(socket_flag));
+  std::string reply;
+  // Warm-up compiles every missing bucket before answering: allow it time.
+  if (st.ok()) st = s.Call(shm::kFrameCacheRequest, verb, shm::kFrameCacheReply, &reply, verb == "warm" ? 600000 : 5000);
+  if (!st.ok()) {
+    std::fprintf(stderr, "lamctl cache %s: %s: %s\n", verb.c_str(), status_code_name(st.code()), st.message().c_str());
+    return 1;
+  }
+  nlohmann::json doc = nlohmann::json::parse(reply, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    std::fprintf(stderr, "lamctl cache %s: lamd sent a reply that is not a JSON object\n", verb.c_str());
+    return 1;
+  }
+  if (json) {
+    std::printf("%s\n", doc.dump(2).c_str());
+  } else {
+    if (verb == "clear") std::printf("dropped %llu executables\n", doc.value("dropped", 0ull));
+    if (verb == "warm") std::printf("warmed %llu buckets in %.3f ms\n", doc.value("warmed", 0ull), doc.value("warm_ms", 0.0));
+    PrintTable(doc);
+  }
+  if (doc.value("status", std::string("ok")) != "ok") {
+    std::fprintf(stderr, "lamctl cache %s: %s\n", verb.c_str(), doc.value("message", std::string("failed")).c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace lam::ctl
