@@ -115,6 +115,7 @@ Result<ExecutableCache::Lease> ExecutableCache::GetOrCompile(backend::Backend& b
   if (inserted) {
     e->stats.key = key;
     e->stats.bucket = bucket.ToString();
+    e->stats.shape = bucket;
   }
   cv_.wait(lock, [&] { return !e->building; });  // map nodes are stable; ForgetBackend waits too
   e->stats.last_use_unix_ms = NowUnixMs();
@@ -200,6 +201,10 @@ std::vector<BucketStats> ExecutableCache::ListIf(const backend::Backend* backend
     s.in_use = e.exe ? static_cast<uint64_t>(e.exe.use_count() - 1) : 0;
     out.push_back(std::move(s));
   }
+  std::stable_sort(out.begin(), out.end(), [](const BucketStats& a, const BucketStats& b) {
+    return a.shape.token_budget != b.shape.token_budget ? a.shape.token_budget < b.shape.token_budget
+                                                        : a.shape.max_sequences < b.shape.max_sequences;
+  });
   return out;
 }
 

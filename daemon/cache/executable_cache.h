@@ -64,6 +64,7 @@ class ExecutableCodec {
 struct BucketStats {
   CacheKey key;
   std::string bucket;        // Bucket::ToString()
+  backend::Bucket shape;     // the bucket itself (List() sorts by it)
   uint64_t resident = 0;     // executables held in memory for this key (0 or 1)
   uint64_t bytes = 0;        // their byte_size()
   uint64_t in_use = 0;       // leases currently held by callers
@@ -118,7 +119,7 @@ class ExecutableCache {
               const std::vector<backend::Bucket>& buckets,
               const std::function<void(const WarmProgress&)>& progress = {});
 
-  // Statistics of every key seen (resident or not), sorted by key.
+  // Statistics of every key seen (resident or not), smallest bucket first.
   std::vector<BucketStats> List() const;
   // The same for the executables of one backend instance (one engine).
   std::vector<BucketStats> ListFor(const backend::Backend* backend) const;
