@@ -12,33 +12,13 @@
 #include <string>
 #include <thread>
 
+#include "backend/cpu/cpu_exec_common.h"
 #include "backend/cpu/cpu_mixer.h"
 
 namespace lam::cpu {
 namespace {
 
 using engine::Variant;
-
-// 64-byte aligned, zero-initialised float buffer allocated once at compile time.
-class Buffer {
- public:
-  Buffer() = default;
-  explicit Buffer(size_t n) : n_(n) {
-    const size_t bytes = std::max<size_t>((n * sizeof(float) + 63) / 64 * 64, 64);
-    p_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (p_) std::memset(p_.get(), 0, bytes);
-  }
-  float* get() const { return p_.get(); }
-  bool ok() const { return p_ != nullptr; }
-  size_t bytes() const { return n_ * sizeof(float); }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> p_;
-  size_t n_ = 0;
-};
 
 int ChunkBase(Variant v) {
   switch (v) {
@@ -50,22 +30,6 @@ int ChunkBase(Variant v) {
       return 128;
   }
 }
-
-// Runs f(begin, end) over [0, n): inline for small batches (no worker wake-ups), otherwise on
-// the arena. The split never changes what is computed for an index.
-template <typename F>
-void ForRange(bool serial, size_t n, size_t grain, const F& f) {
-  if (n == 0) return;
-  if (serial || n <= grain) {
-    f(size_t{0}, n);
-    return;
-  }
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
-                    [&](const tbb::blocked_range<size_t>& r) { f(r.begin(), r.end()); });
-}
-
-// Batches with at most this many packed rows run on the calling thread only.
-constexpr size_t kSerialRows = 64;
 
 // oneTBB creates and attaches the arena's workers lazily, and a worker's first entry runs the
 // OpenMP-pinning observer, whose first omp_set_num_threads allocates libgomp's per-thread state.
@@ -106,7 +70,7 @@ struct CpuBackend::LayerPack {
 
 // Everything one bucket needs: packed activations, per-thread GEMM contexts and tile scratch,
 // and the run plan arrays, all sized at compile time.
-class CpuBackend::Exe final : public backend::Executable {
+class CpuBackend::Exe final : public backend::Executable, public TiledRun {
  public:
   struct SeqPlan {
     int len = 0;      // true length L_b
@@ -142,39 +106,10 @@ class CpuBackend::Exe final : public backend::Executable {
   std::vector<ChunkRef> chunks;
   std::vector<float> psi, cross;
   const engine::TokenSpan* batch = nullptr;
-  size_t nseq = 0, nchunks = 0, rows = 0;
-  std::atomic<bool> failed{false};
-  std::mutex error_mu;
-  Status error;
+  size_t nseq = 0, nchunks = 0;
 
-  void Fail(Status st) {
-    std::lock_guard<std::mutex> lock(error_mu);
-    if (!failed.exchange(true)) error = std::move(st);
-  }
-  // Tiles: full kTileRows tiles, then (with tail tiles) kTailRows tiles over the remainder.
-  size_t full_tiles = 0, ntiles = 0;
-  void PlanTiles(bool tail_tiles) {
-    if (tail_tiles) {
-      full_tiles = rows / kTileRows;
-      ntiles = full_tiles + (rows % kTileRows + kTailRows - 1) / kTailRows;
-    } else {
-      full_tiles = ntiles = (rows + kTileRows - 1) / kTileRows;
-    }
-  }
-  // First row and kind (0: kTileRows, 1: kTailRows) of tile t.
-  size_t TileStart(size_t t, int* kind) const {
-    *kind = t < full_tiles ? 0 : 1;
-    return t < full_tiles ? t * kTileRows : full_tiles * kTileRows + (t - full_tiles) * kTailRows;
-  }
   // Sequence owning packed row r.
-  size_t SeqOfRow(size_t r) const {
-    size_t lo = 0, hi = nseq;
-    while (hi - lo > 1) {
-      const size_t mid = (lo + hi) / 2;
-      if (static_cast<size_t>(seqs[mid].row0) <= r) lo = mid; else hi = mid;
-    }
-    return lo;
-  }
+  size_t SeqOfRow(size_t r) const { return FindSeqOfRow(seqs, nseq, r); }
 };
 
 CpuBackend::CpuBackend(const engine::ModelWeights& weights, int threads)
@@ -251,20 +186,8 @@ Status CpuBackend::Init() {
     // Primitive creation and reorders run with OpenMP pinned to one thread: oneDNN sizes its
     // work partitioning from it, and no OpenMP team is ever started.
     const GemmSpec specs[4] = {{kDm, kZCols, false, 0}, {kDm, kDm, false, 0}, {kDm, kFfn, true, 2}, {kFfn, kDm, true, 0}};
-    GemmPrimitive* dst[4] = {g_in_, g_out_, g_ffn1_, g_ffn2_};
-    tail_tiles_ = true;
-    for (int i = 0; i < 4; ++i) {
-      for (int kind = 0; kind < 2; ++kind) {
-        auto r = GemmPrimitive::Create(eng_, specs[i], kind == 0 ? kTileRows : kTailRows);
-        if (!r.ok()) {
-          st = r.status();
-          return;
-        }
-        dst[i][kind] = std::move(r).value();
-      }
-      // Both tile heights must read the same packed weights; otherwise use full tiles only.
-      if (!(dst[i][0].weights_desc() == dst[i][1].weights_desc())) tail_tiles_ = false;
-    }
+    st = CreateLayerGemms(eng_, specs, {g_in_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
+    if (!st.ok()) return;
     std::vector<float> cat(static_cast<size_t>(kZCols) * kDm, 0.0f);
     for (const auto& L : w_.lam_layers) {
       LayerPack p;
@@ -285,20 +208,9 @@ Status CpuBackend::Init() {
         put(kZfd, L.fdecay_w, kHeads);
         put(kZsd, L.sdecay_w, kHeads);
       }
-      auto win = PackWeights(eng_, g_in_[0], cat.data());
-      auto wout = PackWeights(eng_, g_out_[0], L.o);
-      auto w1 = PackWeights(eng_, g_ffn1_[0], L.ffn1_w);
-      auto w2 = PackWeights(eng_, g_ffn2_[0], L.ffn2_w);
-      for (auto* r : {&win, &wout, &w1, &w2}) {
-        if (!r->ok()) {
-          st = r->status();
-          return;
-        }
-      }
-      p.w_in = std::move(win).value();
-      p.w_out = std::move(wout).value();
-      p.w_ffn1 = std::move(w1).value();
-      p.w_ffn2 = std::move(w2).value();
+      st = PackLayerWeights(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_}, {cat.data(), L.o, L.ffn1_w, L.ffn2_w},
+                            {&p.w_in, &p.w_out, &p.w_ffn1, &p.w_ffn2});
+      if (!st.ok()) return;
       try {
         p.b_ffn1 = dnnl::memory(g_ffn1_[0].bias_desc(), eng_, const_cast<float*>(L.ffn1_b));
         p.b_ffn2 = dnnl::memory(g_ffn2_[0].bias_desc(), eng_, const_cast<float*>(L.ffn2_b));
@@ -345,13 +257,7 @@ Status CpuBackend::Init() {
 }
 
 Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::Bucket& bucket) {
-  constexpr int kMaxBudget = 1 << 20;
-  if (bucket.max_sequences < 1 || bucket.token_budget < 1 || bucket.token_budget > kMaxBudget ||
-      bucket.max_sequences > bucket.token_budget) {
-    return Status(LAM_STATUS_INVALID_ARG, "bucket " + bucket.ToString() +
-                                              " is invalid (need 1 <= sequences <= tokens <= " +
-                                              std::to_string(kMaxBudget) + ")");
-  }
+  LAM_RETURN_IF_ERROR(CheckBucket(bucket));
   const bool recurrent = w_.config.variant != Variant::kF128;
   auto exe = std::make_unique<Exe>(this, bucket);
   const size_t s = static_cast<size_t>(bucket.max_sequences);
@@ -384,22 +290,9 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   exe->slots.resize(static_cast<size_t>(threads_->concurrency()));
   threads_->Execute([&] {
     for (auto& slot : exe->slots) {
-      for (int kind = 0; kind < 2; ++kind) {
-        auto a = GemmSlot::Create(eng_, g_in_[kind]);
-        auto b = GemmSlot::Create(eng_, g_out_[kind]);
-        auto c = GemmSlot::Create(eng_, g_ffn1_[kind]);
-        auto d = GemmSlot::Create(eng_, g_ffn2_[kind]);
-        for (auto* r : {&a, &b, &c, &d}) {
-          if (!r->ok()) {
-            st = r->status();
-            return;
-          }
-        }
-        slot.in[kind] = std::move(a).value();
-        slot.out[kind] = std::move(b).value();
-        slot.ffn1[kind] = std::move(c).value();
-        slot.ffn2[kind] = std::move(d).value();
-      }
+      st = CreateLayerGemmSlots(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_},
+                                {slot.in, slot.out, slot.ffn1, slot.ffn2});
+      if (!st.ok()) return;
       slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
       slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
       if (!slot.tmp.ok() || !slot.mid.ok()) {
@@ -410,11 +303,8 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   });
   LAM_RETURN_IF_ERROR(st);
   StartWorkers(*threads_);
-  exe->bytes_ += exe->slots.size() *
-                 (g_in_[0].scratchpad_bytes() + g_out_[0].scratchpad_bytes() + g_ffn1_[0].scratchpad_bytes() +
-                  g_ffn2_[0].scratchpad_bytes() + g_in_[1].scratchpad_bytes() + g_out_[1].scratchpad_bytes() +
-                  g_ffn1_[1].scratchpad_bytes() + g_ffn2_[1].scratchpad_bytes() +
-                  (kTileRows * (kDm + kFfn)) * sizeof(float));
+  exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_in_, g_out_, g_ffn1_, g_ffn2_}) +
+                                      (kTileRows * (kDm + kFfn)) * sizeof(float));
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 

@@ -1,59 +1,17 @@
 // SPDX-License-Identifier: MIT
 #include "backend/cpu/cpu_bert.h"
 
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 
 #include "backend/cpu/cpu_attention.h"
+#include "backend/cpu/cpu_exec_common.h"
 #include "backend/cpu/cpu_layout.h"
 #include "backend/cpu/cpu_ops.h"
 
 namespace lam::cpu {
 namespace {
-
-// 64-byte aligned, zero-initialised float buffer allocated once at compile time.
-class Buffer {
- public:
-  Buffer() = default;
-  explicit Buffer(size_t n) : n_(n) {
-    const size_t bytes = std::max<size_t>((n * sizeof(float) + 63) / 64 * 64, 64);
-    p_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (p_) std::memset(p_.get(), 0, bytes);
-  }
-  float* get() const { return p_.get(); }
-  bool ok() const { return p_ != nullptr; }
-  size_t bytes() const { return n_ * sizeof(float); }
-
- private:
-  struct Free {
-    void operator()(float* p) const { std::free(p); }
-  };
-  std::unique_ptr<float, Free> p_;
-  size_t n_ = 0;
-};
-
-// Runs f(begin, end) over [0, n): inline for small batches, otherwise on the arena. The split
-// never changes what is computed for an index.
-template <typename F>
-void ForRange(bool serial, size_t n, size_t grain, const F& f) {
-  if (n == 0) return;
-  if (serial || n <= grain) {
-    f(size_t{0}, n);
-    return;
-  }
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
-                    [&](const tbb::blocked_range<size_t>& r) { f(r.begin(), r.end()); });
-}
-
-// Batches with at most this many packed rows run on the calling thread only.
-constexpr size_t kSerialRows = 64;
 
 Status Missing(size_t layer, const char* name) {
   return Status(LAM_STATUS_MODEL_INVALID,
@@ -69,7 +27,7 @@ struct CpuBertBackend::LayerPack {
   const engine::BertLayerWeights* src = nullptr;
 };
 
-class CpuBertBackend::Exe final : public backend::Executable {
+class CpuBertBackend::Exe final : public backend::Executable, public TiledRun {
  public:
   struct SeqPlan {
     int len = 0;
@@ -84,30 +42,7 @@ class CpuBertBackend::Exe final : public backend::Executable {
   const backend::Bucket& bucket() const override { return bucket_; }
   size_t byte_size() const override { return bytes_; }
 
-  void Fail(Status st) {
-    std::lock_guard<std::mutex> lock(error_mu);
-    if (!failed.exchange(true)) error = std::move(st);
-  }
-  void PlanTiles(bool tail_tiles) {
-    if (tail_tiles) {
-      full_tiles = rows / kTileRows;
-      ntiles = full_tiles + (rows % kTileRows + kTailRows - 1) / kTailRows;
-    } else {
-      full_tiles = ntiles = (rows + kTileRows - 1) / kTileRows;
-    }
-  }
-  size_t TileStart(size_t t, int* kind) const {
-    *kind = t < full_tiles ? 0 : 1;
-    return t < full_tiles ? t * kTileRows : full_tiles * kTileRows + (t - full_tiles) * kTailRows;
-  }
-  size_t SeqOfRow(size_t r) const {
-    size_t lo = 0, hi = nseq;
-    while (hi - lo > 1) {
-      const size_t mid = (lo + hi) / 2;
-      if (static_cast<size_t>(seqs[mid].row0) <= r) lo = mid; else hi = mid;
-    }
-    return lo;
-  }
+  size_t SeqOfRow(size_t r) const { return FindSeqOfRow(seqs, nseq, r); }
 
   const CpuBertBackend* owner_;
   backend::Bucket bucket_;
@@ -116,10 +51,7 @@ class CpuBertBackend::Exe final : public backend::Executable {
   std::vector<Slot> slots;
   std::vector<SeqPlan> seqs;
   const engine::TokenSpan* batch = nullptr;
-  size_t nseq = 0, rows = 0, full_tiles = 0, ntiles = 0;
-  std::atomic<bool> failed{false};
-  std::mutex error_mu;
-  Status error;
+  size_t nseq = 0;
 };
 
 CpuBertBackend::CpuBertBackend(const engine::ModelWeights& weights, int threads)
@@ -177,20 +109,8 @@ Status CpuBertBackend::Init() {
   threads_->Execute([&] {
     // As in CpuBackend: primitives and reorders are built with OpenMP pinned to one thread.
     const GemmSpec specs[4] = {{kDm, kQkv, true, 0}, {kDm, kDm, true, 0}, {kDm, kFfn, true, 1}, {kFfn, kDm, true, 0}};
-    GemmPrimitive* dst[4] = {g_qkv_, g_out_, g_ffn1_, g_ffn2_};
-    tail_tiles_ = true;
-    for (int i = 0; i < 4; ++i) {
-      for (int kind = 0; kind < 2; ++kind) {
-        auto r = GemmPrimitive::Create(eng_, specs[i], kind == 0 ? kTileRows : kTailRows);
-        if (!r.ok()) {
-          st = r.status();
-          return;
-        }
-        dst[i][kind] = std::move(r).value();
-      }
-      // Both tile heights must read the same packed weights; otherwise use full tiles only.
-      if (!(dst[i][0].weights_desc() == dst[i][1].weights_desc())) tail_tiles_ = false;
-    }
+    st = CreateLayerGemms(eng_, specs, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
+    if (!st.ok()) return;
     std::vector<float> cat(static_cast<size_t>(kQkv) * kDm);
     layers_.reserve(w_.bert_layers.size());
     for (const auto& L : w_.bert_layers) {
@@ -204,20 +124,10 @@ Status CpuBertBackend::Init() {
       std::memcpy(p.qkv_bias.data(), L.q_b, sizeof(float) * kDm);
       std::memcpy(p.qkv_bias.data() + kDm, L.k_b, sizeof(float) * kDm);
       std::memcpy(p.qkv_bias.data() + 2 * kDm, L.v_b, sizeof(float) * kDm);
-      auto wqkv = PackWeights(eng_, g_qkv_[0], cat.data());
-      auto wout = PackWeights(eng_, g_out_[0], L.attn_out_w);
-      auto w1 = PackWeights(eng_, g_ffn1_[0], L.ffn1_w);
-      auto w2 = PackWeights(eng_, g_ffn2_[0], L.ffn2_w);
-      for (auto* r : {&wqkv, &wout, &w1, &w2}) {
-        if (!r->ok()) {
-          st = r->status();
-          return;
-        }
-      }
-      p.w_qkv = std::move(wqkv).value();
-      p.w_out = std::move(wout).value();
-      p.w_ffn1 = std::move(w1).value();
-      p.w_ffn2 = std::move(w2).value();
+      st = PackLayerWeights(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_},
+                            {cat.data(), L.attn_out_w, L.ffn1_w, L.ffn2_w},
+                            {&p.w_qkv, &p.w_out, &p.w_ffn1, &p.w_ffn2});
+      if (!st.ok()) return;
       try {
         p.b_qkv = dnnl::memory(g_qkv_[0].bias_desc(), eng_, p.qkv_bias.data());
         p.b_out = dnnl::memory(g_out_[0].bias_desc(), eng_, const_cast<float*>(L.attn_out_b));
@@ -238,13 +148,7 @@ Status CpuBertBackend::Init() {
 }
 
 Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backend::Bucket& bucket) {
-  constexpr int kMaxBudget = 1 << 20;
-  if (bucket.max_sequences < 1 || bucket.token_budget < 1 || bucket.token_budget > kMaxBudget ||
-      bucket.max_sequences > bucket.token_budget) {
-    return Status(LAM_STATUS_INVALID_ARG, "bucket " + bucket.ToString() +
-                                              " is invalid (need 1 <= sequences <= tokens <= " +
-                                              std::to_string(kMaxBudget) + ")");
-  }
+  LAM_RETURN_IF_ERROR(CheckBucket(bucket));
   auto exe = std::make_unique<Exe>(this, bucket);
   size_t rows = static_cast<size_t>(bucket.token_budget);
   rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
@@ -265,22 +169,9 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
   exe->slots.resize(static_cast<size_t>(threads_->concurrency()));
   threads_->Execute([&] {
     for (auto& slot : exe->slots) {
-      for (int kind = 0; kind < 2; ++kind) {
-        auto a = GemmSlot::Create(eng_, g_qkv_[kind]);
-        auto b = GemmSlot::Create(eng_, g_out_[kind]);
-        auto c = GemmSlot::Create(eng_, g_ffn1_[kind]);
-        auto d = GemmSlot::Create(eng_, g_ffn2_[kind]);
-        for (auto* r : {&a, &b, &c, &d}) {
-          if (!r->ok()) {
-            st = r->status();
-            return;
-          }
-        }
-        slot.qkv[kind] = std::move(a).value();
-        slot.out[kind] = std::move(b).value();
-        slot.ffn1[kind] = std::move(c).value();
-        slot.ffn2[kind] = std::move(d).value();
-      }
+      st = CreateLayerGemmSlots(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_},
+                                {slot.qkv, slot.out, slot.ffn1, slot.ffn2});
+      if (!st.ok()) return;
       slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
       slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
       slot.attn = Buffer(attn_floats);
@@ -291,11 +182,7 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
     }
   });
   LAM_RETURN_IF_ERROR(st);
-  size_t scratch = 0;
-  for (int kind = 0; kind < 2; ++kind) {
-    scratch += g_qkv_[kind].scratchpad_bytes() + g_out_[kind].scratchpad_bytes() +
-               g_ffn1_[kind].scratchpad_bytes() + g_ffn2_[kind].scratchpad_bytes();
-  }
+  const size_t scratch = LayerGemmScratchBytes({g_qkv_, g_out_, g_ffn1_, g_ffn2_});
   exe->bytes_ += exe->slots.size() *
                  (scratch + (static_cast<size_t>(kTileRows) * (kDm + kFfn) + attn_floats) * sizeof(float));
   return std::unique_ptr<backend::Executable>(std::move(exe));
