@@ -35,6 +35,42 @@ lam_status Internal(lam_client* c, const char* what) {
   return LAM_STATUS_INTERNAL;
 }
 
+// The blocking calls of the token and text APIs differ only in how they submit: `submit` wraps
+// impl.Submit or impl.SubmitText, and `n` is the request's sequence or text count.
+template <typename Request, typename Submit>
+lam_status EmbedInto(lam_client* client, const Request& r, size_t n, Submit submit, float* out,
+                     size_t out_capacity, size_t* out_count) {
+  // The size check needs the model's dimension: connect first (cheap when connected).
+  lam_model_info info = LAM_MODEL_INFO_INIT;
+  if (lam_status st = client->impl.ModelInfo(&info); st != LAM_STATUS_OK) return st;
+  const size_t needed = n * info.embedding_dim;
+  if (out_count != nullptr) *out_count = needed;
+  if (n != 0 && (out_capacity < needed || out == nullptr)) {
+    return client->impl.Fail(LAM_STATUS_BUFFER_TOO_SMALL, "output needs " + std::to_string(needed) +
+                                                              " floats; capacity is " + std::to_string(out_capacity));
+  }
+  lam_ticket t = 0;
+  if (lam_status st = submit(r, &t); st != LAM_STATUS_OK) return st;
+  lam_status st = client->impl.Wait(t, r.timeout_ms, false, out, out_capacity, out_count, nullptr);
+  if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
+  return st;
+}
+
+template <typename Request, typename Submit>
+lam_status EmbedResult(lam_client* client, const Request& r, Submit submit, lam_result* result) {
+  lam_ticket t = 0;
+  if (lam_status st = submit(r, &t); st != LAM_STATUS_OK) return st;
+  lam_status st = client->impl.Wait(t, r.timeout_ms, false, nullptr, 0, nullptr, result);
+  if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
+  return st;
+}
+
+void ClearResult(lam_result* result) {
+  result->embedding_dim = 0;
+  result->n_sequences = 0;
+  result->data = nullptr;
+}
+
 }  // namespace
 
 extern "C" {
@@ -143,45 +179,28 @@ LAM_API lam_status lam_client_cancel(lam_client* client, lam_ticket ticket) {
   }
 }
 
-LAM_API lam_status lam_client_embed_tokens(lam_client* client, const lam_embed_tokens_request* request,
-                                           float* out, size_t out_capacity, size_t* out_count) {
+LAM_API lam_status lam_client_embed_tokens(lam_client* client, const lam_embed_tokens_request* request, float* out,
+                                         size_t out_capacity, size_t* out_count) {
   if (client == nullptr) return LAM_STATUS_INVALID_ARG;
   try {
     lam_embed_tokens_request r;
     if (!ReadSized(request, &r)) return client->impl.Fail(LAM_STATUS_INVALID_ARG, "request NULL or struct_size 0");
-    // The size check needs the model's dimension: connect first (cheap when connected).
-    lam_model_info info = LAM_MODEL_INFO_INIT;
-    if (lam_status st = client->impl.ModelInfo(&info); st != LAM_STATUS_OK) return st;
-    const size_t needed = r.n_sequences * info.embedding_dim;
-    if (out_count != nullptr) *out_count = needed;
-    if (r.n_sequences != 0 && (out_capacity < needed || out == nullptr)) {
-      return client->impl.Fail(LAM_STATUS_BUFFER_TOO_SMALL, "output needs " + std::to_string(needed) +
-                                                                " floats; capacity is " + std::to_string(out_capacity));
-    }
-    lam_ticket t = 0;
-    if (lam_status st = client->impl.Submit(r, &t); st != LAM_STATUS_OK) return st;
-    lam_status st = client->impl.Wait(t, r.timeout_ms, false, out, out_capacity, out_count, nullptr);
-    if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
-    return st;
+    return EmbedInto(client, r, r.n_sequences, [client](const lam_embed_tokens_request& q, lam_ticket* t) { return client->impl.Submit(q, t); },
+                     out, out_capacity, out_count);
   } catch (...) {
     return Internal(client, "unexpected exception in lam_client_embed_tokens");
   }
 }
 
 LAM_API lam_status lam_client_embed_tokens_result(lam_client* client, const lam_embed_tokens_request* request,
-                                                  lam_result* result) {
+                                                lam_result* result) {
   if (client == nullptr || result == nullptr || result->struct_size == 0) return LAM_STATUS_INVALID_ARG;
   try {
-    result->embedding_dim = 0;
-    result->n_sequences = 0;
-    result->data = nullptr;
+    ClearResult(result);
     lam_embed_tokens_request r;
     if (!ReadSized(request, &r)) return client->impl.Fail(LAM_STATUS_INVALID_ARG, "request NULL or struct_size 0");
-    lam_ticket t = 0;
-    if (lam_status st = client->impl.Submit(r, &t); st != LAM_STATUS_OK) return st;
-    lam_status st = client->impl.Wait(t, r.timeout_ms, false, nullptr, 0, nullptr, result);
-    if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
-    return st;
+    return EmbedResult(client, r, [client](const lam_embed_tokens_request& q, lam_ticket* t) { return client->impl.Submit(q, t); },
+                       result);
   } catch (...) {
     return Internal(client, "unexpected exception in lam_client_embed_tokens_result");
   }
@@ -205,19 +224,8 @@ LAM_API lam_status lam_client_embed_text(lam_client* client, const lam_embed_tex
   try {
     lam_embed_text_request r;
     if (!ReadSized(request, &r)) return client->impl.Fail(LAM_STATUS_INVALID_ARG, "request NULL or struct_size 0");
-    lam_model_info info = LAM_MODEL_INFO_INIT;
-    if (lam_status st = client->impl.ModelInfo(&info); st != LAM_STATUS_OK) return st;
-    const size_t needed = r.n_texts * info.embedding_dim;
-    if (out_count != nullptr) *out_count = needed;
-    if (r.n_texts != 0 && (out_capacity < needed || out == nullptr)) {
-      return client->impl.Fail(LAM_STATUS_BUFFER_TOO_SMALL, "output needs " + std::to_string(needed) +
-                                                                " floats; capacity is " + std::to_string(out_capacity));
-    }
-    lam_ticket t = 0;
-    if (lam_status st = client->impl.SubmitText(r, &t); st != LAM_STATUS_OK) return st;
-    lam_status st = client->impl.Wait(t, r.timeout_ms, false, out, out_capacity, out_count, nullptr);
-    if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
-    return st;
+    return EmbedInto(client, r, r.n_texts, [client](const lam_embed_text_request& q, lam_ticket* t) { return client->impl.SubmitText(q, t); },
+                     out, out_capacity, out_count);
   } catch (...) {
     return Internal(client, "unexpected exception in lam_client_embed_text");
   }
@@ -227,16 +235,11 @@ LAM_API lam_status lam_client_embed_text_result(lam_client* client, const lam_em
                                                 lam_result* result) {
   if (client == nullptr || result == nullptr || result->struct_size == 0) return LAM_STATUS_INVALID_ARG;
   try {
-    result->embedding_dim = 0;
-    result->n_sequences = 0;
-    result->data = nullptr;
+    ClearResult(result);
     lam_embed_text_request r;
     if (!ReadSized(request, &r)) return client->impl.Fail(LAM_STATUS_INVALID_ARG, "request NULL or struct_size 0");
-    lam_ticket t = 0;
-    if (lam_status st = client->impl.SubmitText(r, &t); st != LAM_STATUS_OK) return st;
-    lam_status st = client->impl.Wait(t, r.timeout_ms, false, nullptr, 0, nullptr, result);
-    if (st == LAM_STATUS_TIMEOUT) (void)client->impl.Cancel(t);
-    return st;
+    return EmbedResult(client, r, [client](const lam_embed_text_request& q, lam_ticket* t) { return client->impl.SubmitText(q, t); },
+                       result);
   } catch (...) {
     return Internal(client, "unexpected exception in lam_client_embed_text_result");
   }
