@@ -299,6 +299,32 @@ lam_status Client::WaitForRoomLocked(std::unique_lock<std::mutex>& lk, uint64_t 
   }
 }
 
+// Sizes a request's arena region (lengths, payload, outputs), waits for room and fills the
+// descriptor; shared by the token and text submissions, which differ only in payload bytes.
+lam_status Client::ReserveLocked(std::unique_lock<std::mutex>& lk, const std::shared_ptr<Connection>& conn,
+                                 uint32_t opcode, uint64_t n, uint64_t payload_bytes, uint64_t total,
+                                 uint32_t timeout_ms, shm::SubmitDesc* d, uint64_t* off, uint64_t* needed) {
+  const uint32_t dim = conn->header->embedding_dim;
+  *needed = A64(n * 4) + A64(payload_bytes) + A64(n * dim * 4);
+  if (*needed > conn->header->arena_size) {
+    return Fail(LAM_STATUS_TOO_LARGE, "request needs " + std::to_string(*needed) + " arena bytes; the arena has " +
+                                          std::to_string(conn->header->arena_size) +
+                                          " (open with lam_client_options.arena_bytes >= " +
+                                          std::to_string(*needed) + ")");
+  }
+  if (lam_status st = WaitForRoomLocked(lk, *needed, DeadlineFor(timeout_ms), off); st != LAM_STATUS_OK) return st;
+  d->ticket = next_ticket_++;
+  d->opcode = opcode;
+  d->n_seqs = static_cast<uint32_t>(n);
+  const uint32_t t = timeout_ms == 0 ? timeout_ms_ : timeout_ms;
+  d->timeout_ms = t == LAM_TIMEOUT_INFINITE ? 0 : t;
+  d->lengths_offset = *off;
+  d->tokens_offset = *off + A64(n * 4);
+  d->output_offset = d->tokens_offset + A64(payload_bytes);
+  d->total_tokens = total;
+  return LAM_STATUS_OK;
+}
+
 lam_status Client::Submit(const lam_embed_tokens_request& req, lam_ticket* ticket) {
   if (req.n_sequences == 0) return Fail(LAM_STATUS_EMPTY_BATCH, "n_sequences is 0");
   if (req.lengths == nullptr) return Fail(LAM_STATUS_INVALID_ARG, "lengths is NULL");
@@ -310,29 +336,14 @@ lam_status Client::Submit(const lam_embed_tokens_request& req, lam_ticket* ticke
   std::unique_lock<std::mutex> lk(mu_);
   if (lam_status st = EnsureConnectedLocked(); st != LAM_STATUS_OK) return st;
   std::shared_ptr<Connection> conn = conn_;
-  const uint32_t dim = conn->header->embedding_dim;
   const uint64_t n = req.n_sequences;
-  const uint64_t needed = A64(n * 4) + A64(total * 4) + A64(n * dim * 4);
-  if (needed > conn->header->arena_size) {
-    return Fail(LAM_STATUS_TOO_LARGE, "request needs " + std::to_string(needed) + " arena bytes; the arena has " +
-                                          std::to_string(conn->header->arena_size) +
-                                          " (open with lam_client_options.arena_bytes >= " +
-                                          std::to_string(needed) + ")");
-  }
+  shm::SubmitDesc d{};
   uint64_t off = 0;
-  if (lam_status st = WaitForRoomLocked(lk, needed, DeadlineFor(req.timeout_ms), &off); st != LAM_STATUS_OK) {
+  uint64_t needed = 0;
+  if (lam_status st = ReserveLocked(lk, conn, shm::kOpEmbedTokens, n, total * 4, total, req.timeout_ms, &d, &off, &needed);
+      st != LAM_STATUS_OK) {
     return st;
   }
-  shm::SubmitDesc d{};
-  d.ticket = next_ticket_++;
-  d.opcode = shm::kOpEmbedTokens;
-  d.n_seqs = static_cast<uint32_t>(n);
-  const uint32_t t = req.timeout_ms == 0 ? timeout_ms_ : req.timeout_ms;
-  d.timeout_ms = t == LAM_TIMEOUT_INFINITE ? 0 : t;
-  d.lengths_offset = off;
-  d.tokens_offset = off + A64(n * 4);
-  d.output_offset = d.tokens_offset + A64(total * 4);
-  d.total_tokens = total;
   std::memcpy(conn->arena + d.lengths_offset, req.lengths, n * 4);
   if (total != 0) std::memcpy(conn->arena + d.tokens_offset, req.token_ids, total * 4);
   return PushLocked(conn, d, off, needed, ticket);
@@ -390,29 +401,14 @@ lam_status Client::SubmitText(const lam_embed_text_request& req, lam_ticket* tic
                                                   ", which has no text requests (needs 1." +
                                                   std::to_string(shm::kShmMinorEmbedText) + ")");
   }
-  const uint32_t dim = conn->header->embedding_dim;
   const uint64_t n = req.n_texts;
-  const uint64_t needed = A64(n * 4) + A64(total) + A64(n * dim * 4);
-  if (needed > conn->header->arena_size) {
-    return Fail(LAM_STATUS_TOO_LARGE, "request needs " + std::to_string(needed) + " arena bytes; the arena has " +
-                                          std::to_string(conn->header->arena_size) +
-                                          " (open with lam_client_options.arena_bytes >= " +
-                                          std::to_string(needed) + ")");
-  }
+  shm::SubmitDesc d{};
   uint64_t off = 0;
-  if (lam_status st = WaitForRoomLocked(lk, needed, DeadlineFor(req.timeout_ms), &off); st != LAM_STATUS_OK) {
+  uint64_t needed = 0;
+  if (lam_status st = ReserveLocked(lk, conn, shm::kOpEmbedText, n, total, total, req.timeout_ms, &d, &off, &needed);
+      st != LAM_STATUS_OK) {
     return st;
   }
-  shm::SubmitDesc d{};
-  d.ticket = next_ticket_++;
-  d.opcode = shm::kOpEmbedText;
-  d.n_seqs = static_cast<uint32_t>(n);
-  const uint32_t t = req.timeout_ms == 0 ? timeout_ms_ : req.timeout_ms;
-  d.timeout_ms = t == LAM_TIMEOUT_INFINITE ? 0 : t;
-  d.lengths_offset = off;
-  d.tokens_offset = off + A64(n * 4);
-  d.output_offset = d.tokens_offset + A64(total);
-  d.total_tokens = total;
   std::memcpy(conn->arena + d.lengths_offset, lengths.data(), n * 4);
   char* dst = conn->arena + d.tokens_offset;
   for (size_t i = 0; i < n; ++i) {

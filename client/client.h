@@ -83,6 +83,9 @@ class Client {
   // Pushes `d` (payload already in the arena block [off, off + needed)) and records its ticket.
   lam_status PushLocked(const std::shared_ptr<Connection>& conn, const shm::SubmitDesc& d, uint64_t off,
                         uint64_t needed, lam_ticket* ticket);
+  lam_status ReserveLocked(std::unique_lock<std::mutex>& lk, const std::shared_ptr<Connection>& conn,
+                           uint32_t opcode, uint64_t n, uint64_t payload_bytes, uint64_t total,
+                           uint32_t timeout_ms, shm::SubmitDesc* d, uint64_t* off, uint64_t* needed);
   int64_t DeadlineFor(uint32_t timeout_ms) const;
   lam_status WaitForRoomLocked(std::unique_lock<std::mutex>& lk, uint64_t bytes, int64_t deadline,
                                uint64_t* off);
