@@ -263,11 +263,21 @@ TEST(CpuBert, AloneAndBatchedAreBitwiseEqual) {
   RandomBert model(8, 2);
   auto be = MakeBackend(model.weights());
   ASSERT_NE(be, nullptr);
+  // Alone, the short sequences (<= 64 rows) run each GEMM as two column halves on two threads;
+  // batched, they run in whole row tiles. Pin that the halves are in use.
+  ASSERT_TRUE(be->column_split());
   std::mt19937_64 rng(9);
   std::vector<std::vector<int32_t>> seqs;
   for (int len : {5, 64, 1, 200, 17, 16, 33, 512, 90, 2}) seqs.push_back(RandomIds(rng, len, 1000));
   std::vector<std::vector<float>> alone;
   for (const auto& s : seqs) alone.push_back(Embed(*be, {1, 512}, {s}));
+  // Short ones together (58 rows, four tail tiles): still the column-half path.
+  const size_t few[] = {0, 4, 6, 9, 2};
+  const auto small = Embed(*be, {8, 64}, {seqs[0], seqs[4], seqs[6], seqs[9], seqs[2]});
+  for (size_t j = 0; j < 5; ++j) {
+    EXPECT_EQ(0, std::memcmp(alone[few[j]].data(), small.data() + j * kDm, kDm * sizeof(float)))
+        << "sequence " << few[j] << " differs in a small batch";
+  }
   // All together in a larger bucket, then reversed in another bucket and thread count.
   const auto together = Embed(*be, {16, 2048}, seqs);
   std::vector<std::vector<int32_t>> rev(seqs.rbegin(), seqs.rend());

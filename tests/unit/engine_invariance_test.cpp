@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "backend/cpu/cpu_backend.h"
 #include "engine/engine.h"
 #include "engine/synthetic_model.h"
 
@@ -77,6 +78,72 @@ TEST_P(InvarianceTest, AloneMixedAndBucketsAreBitwiseEqual) {
   }
   // Every configured bucket was used and cached.
   EXPECT_GE(big->stats().hits + big->stats().compiles, 4u);
+}
+
+// Batches of at most 64 packed rows run each GEMM as two column halves on two threads
+// (cpu_exec_common.h); larger batches run whole row tiles, one thread per tile. Both must give
+// the same bits: every length 1..64 alone (one to four 16-row tail tiles, or one full tile),
+// short sequences together (still the column-half path), all of them inside one batch of
+// thousands of rows, and the same on one thread (no halves at all).
+TEST_P(InvarianceTest, SmallBatchColumnHalvesMatchRowTiles) {
+  auto model = std::make_shared<SyntheticModel>(GetParam(), 17, /*layers=*/2, kVocab);
+  model->mutable_weights().config.max_tokens = 1024;
+  cpu::CpuBackendOptions two, one;
+  two.threads = 2;
+  one.threads = 1;
+  auto be2 = cpu::CpuBackend::Create(model->weights(), two);
+  auto be1 = cpu::CpuBackend::Create(model->weights(), one);
+  ASSERT_TRUE(be2.ok() && be1.ok());
+  ASSERT_TRUE((*be2)->column_split())
+      << "oneDNN's column halves did not reproduce the full GEMMs' bits: small batches would run on one thread";
+  EXPECT_FALSE((*be1)->column_split());
+  auto small = (*be2)->Compile({4, 64});
+  auto big2 = (*be2)->Compile({64, 4096});
+  auto big1 = (*be1)->Compile({64, 4096});
+  ASSERT_TRUE(small.ok() && big2.ok() && big1.ok());
+
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int32_t> d(0, kVocab - 1);
+  std::vector<std::vector<int32_t>> seqs;
+  for (int len = 1; len <= 64; ++len) {
+    std::vector<int32_t> ids(static_cast<size_t>(len));
+    for (auto& x : ids) x = d(rng);
+    seqs.push_back(std::move(ids));
+  }
+  std::vector<std::vector<float>> alone(seqs.size(), std::vector<float>(384));
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    TokenSpan sp{seqs[i].data(), seqs[i].size()};
+    ASSERT_TRUE((*be2)->Run(**small, {&sp, 1}, alone[i].data()).ok());
+  }
+  auto check = [&](const std::vector<size_t>& pick, const std::vector<float>& out, const char* where) {
+    for (size_t j = 0; j < pick.size(); ++j) {
+      EXPECT_EQ(0, std::memcmp(out.data() + j * 384, alone[pick[j]].data(), 384 * sizeof(float)))
+          << "variant " << variant_name(GetParam()) << " L=" << seqs[pick[j]].size() << " at position " << j
+          << " " << where;
+    }
+  };
+  // Short sequences together: 57 rows, four tail tiles, still the column-half path.
+  {
+    const std::vector<size_t> pick = {2, 15, 28, 8};
+    std::vector<TokenSpan> batch;
+    for (size_t p : pick) batch.push_back({seqs[p].data(), seqs[p].size()});
+    std::vector<float> out(batch.size() * 384);
+    ASSERT_TRUE((*be2)->Run(**small, batch, out.data()).ok());
+    check(pick, out, "in a small batch");
+  }
+  // All 64 together (2,080 rows: row tiles), reversed, on two threads and on one.
+  std::vector<size_t> pick;
+  std::vector<TokenSpan> batch;
+  for (size_t i = seqs.size(); i-- > 0;) {
+    pick.push_back(i);
+    batch.push_back({seqs[i].data(), seqs[i].size()});
+  }
+  std::vector<float> out(batch.size() * 384);
+  ASSERT_TRUE((*be2)->Run(**big2, batch, out.data()).ok());
+  check(pick, out, "in a batch of 64 on two threads");
+  std::fill(out.begin(), out.end(), 0.0f);
+  ASSERT_TRUE((*be1)->Run(**big1, batch, out.data()).ok());
+  check(pick, out, "in a batch of 64 on one thread");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, InvarianceTest,

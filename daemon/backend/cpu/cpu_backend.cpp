@@ -61,6 +61,7 @@ Status Missing(int layer, const char* name) {
 
 struct CpuBackend::LayerPack {
   dnnl::memory w_in, w_out, w_ffn1, w_ffn2, b_ffn1, b_ffn2;
+  SplitWeights half[4];  // column halves of in, out, ffn1, ffn2 (when split_ready_)
   std::vector<float> conv_w;  // [4][kQkv]
   std::vector<float> conv_b;  // [kQkv]
   std::vector<float> tflux_w1t;  // [64][16] (R64T)
@@ -86,7 +87,9 @@ class CpuBackend::Exe final : public backend::Executable, public TiledRun {
   };
   struct Slot {
     GemmSlot in[2], out[2], ffn1[2], ffn2[2];  // per tile kind, as CpuBackend::g_*_
+    SplitGemmSlots half;  // [gemm][tile kind][half], when the backend splits columns
     Buffer tmp, mid;
+    Buffer part;  // one dense column-half tile
     double gemm_seconds = 0.0;
     double gemm_flops = 0.0;
     uint64_t gemm_calls = 0;
@@ -188,6 +191,11 @@ Status CpuBackend::Init() {
     const GemmSpec specs[4] = {{kDm, kZCols, false, 0}, {kDm, kDm, false, 0}, {kDm, kFfn, true, 2}, {kFfn, kDm, true, 0}};
     st = CreateLayerGemms(eng_, specs, {g_in_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
     if (!st.ok()) return;
+    bool split = false;
+    if (threads_->concurrency() >= 2) {
+      st = CreateSplitGemms(eng_, specs, split_, &split);
+      if (!st.ok()) return;
+    }
     std::vector<float> cat(static_cast<size_t>(kZCols) * kDm, 0.0f);
     for (const auto& L : w_.lam_layers) {
       LayerPack p;
@@ -217,6 +225,22 @@ Status CpuBackend::Init() {
       } catch (const dnnl::error& e) {
         st = Status(LAM_STATUS_BACKEND_FAILED, std::string("oneDNN bias memory: ") + e.what());
         return;
+      }
+      if (split) {
+        const dnnl::memory* packed[4] = {&p.w_in, &p.w_out, &p.w_ffn1, &p.w_ffn2};
+        const float* bias[4] = {nullptr, nullptr, L.ffn1_b, L.ffn2_b};
+        for (int i = 0; i < 4 && split; ++i) {
+          // A layout that is not sliceable only turns the split off.
+          split = MakeSplitWeights(eng_, split_[i], *packed[i], bias[i], &p.half[i]).ok();
+        }
+        if (split && layers_.empty()) {
+          // The layout and the bits do not depend on the weight values: one layer is enough.
+          const dnnl::memory* bias_mem[4] = {nullptr, nullptr, &p.b_ffn1, &p.b_ffn2};
+          st = VerifySplitGemms(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_}, split_,
+                                {cat.data(), L.o, L.ffn1_w, L.ffn2_w}, packed, bias_mem,
+                                {&p.half[0], &p.half[1], &p.half[2], &p.half[3]}, &split);
+          if (!st.ok()) return;
+        }
       }
       // Conv weights [384, 1, 4] per q/k/v -> tap-major [4][1152] for channel-vector loops.
       p.conv_w.assign(4 * kQkv, 0.0f);
@@ -252,6 +276,7 @@ Status CpuBackend::Init() {
                        (p.conv_w.size() + p.conv_b.size() + p.tflux_w1t.size()) * sizeof(float);
       layers_.push_back(std::move(p));
     }
+    split_ready_ = split;
   });
   return st;
 }
@@ -293,6 +318,15 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
       st = CreateLayerGemmSlots(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_},
                                 {slot.in, slot.out, slot.ffn1, slot.ffn2});
       if (!st.ok()) return;
+      if (split_ready_) {
+        st = CreateSplitGemmSlots(eng_, split_, slot.half);
+        if (!st.ok()) return;
+        slot.part = Buffer(SplitPartFloats(split_));
+        if (!slot.part.ok()) {
+          st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
+          return;
+        }
+      }
       slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
       slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
       if (!slot.tmp.ok() || !slot.mid.ok()) {
@@ -305,6 +339,9 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   StartWorkers(*threads_);
   exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_in_, g_out_, g_ffn1_, g_ffn2_}) +
                                       (kTileRows * (kDm + kFfn)) * sizeof(float));
+  if (split_ready_) {
+    exe->bytes_ += exe->slots.size() * (SplitGemmScratchBytes(split_) + SplitPartFloats(split_) * sizeof(float));
+  }
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 
@@ -426,7 +463,10 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   const Variant variant = w_.config.variant;
   const bool recurrent = variant != Variant::kF128;
   const bool profile = profiling_.load(std::memory_order_relaxed);
-  const bool serial = exe.rows <= kSerialRows;
+  // Small batches: GEMM column halves and the per-row / per-head work on two threads when the
+  // backend splits columns, otherwise everything inline on the calling thread.
+  const bool split = exe.rows <= kSerialRows && split_ready_;
+  const bool serial = exe.rows <= kSerialRows && !split;
   const float eps = w_.config.layer_norm_eps;
 
   // Layer-level zero rows (section 8b.3) are re-materialised as x = 0 before every layer.
@@ -452,9 +492,26 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
     }
     if (!st.ok()) exe.Fail(std::move(st));
   };
+  // GEMM i of the layer over all tiles, column half h per task, into dst[rows, ld].
+  auto split_gemm = [&](int i, const float* src, size_t src_ld, float* dst, size_t ld) {
+    ForHalves([&](int h) {
+      auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+      const SplitGemm& sg = split_[i];
+      for (size_t tile = 0; tile < exe.ntiles; ++tile) {
+        int kind;
+        const size_t r0 = exe.TileStart(tile, &kind);
+        const size_t r1 = std::min(exe.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
+        gemm(slot, slot.half[i][kind][h], sg.half[kind][h], src + r0 * src_ld, lp.half[i].w[h],
+             lp.half[i].bias(h), slot.part.get());
+        ScatterColumns(slot.part.get(), sg.cols(h), r1 - r0, dst + r0 * ld, ld, sg.col0(h));
+      }
+    });
+  };
 
   // 1. Fused input projection: Z = X [Wq Wk Wv Wg Wbeta Wfg Wsg Wfd Wsd]^T.
-  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+  if (split) {
+    split_gemm(0, exe.x.get(), kDm, exe.z.get(), kZCols);
+  } else ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
     for (size_t tile = begin; tile < end; ++tile) {
       int kind;
@@ -536,6 +593,30 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   }
 
   // 4. Per tile: gated RMSNorm, o_proj, residual + LN1, FFN (GELU twice), residual + LN2.
+  if (split) {
+    // The same steps over the batch's (at most kTileRows) rows, each GEMM as two column halves;
+    // slot 0's tile scratch holds the whole batch here.
+    float* tmp = exe.slots[0].tmp.get();
+    float* mid = exe.slots[0].mid.get();
+    for (size_t i = 0; i < exe.rows; ++i) {
+      GatedRmsNormRow(exe.o.get() + i * kDm, exe.z.get() + i * kZCols + kZg, L.onorm_w);
+    }
+    split_gemm(1, exe.o.get(), kDm, tmp, kDm);
+    if (exe.failed.load()) return Status::Ok();
+    for (size_t i = 0; i < exe.rows; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, tmp + i * kDm, L.ln1_w, L.ln1_b, eps, x);
+    }
+    split_gemm(2, exe.x.get(), kDm, mid, kFfn);
+    if (exe.failed.load()) return Status::Ok();
+    split_gemm(3, mid, kFfn, tmp, kDm);
+    if (exe.failed.load()) return Status::Ok();
+    for (size_t i = 0; i < exe.rows; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, tmp + i * kDm, L.ln2_w, L.ln2_b, eps, x);
+    }
+    return Status::Ok();
+  }
   ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
     for (size_t tile = begin; tile < end; ++tile) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_exec_common.h"
 #include "backend/cpu/cpu_gemm.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/cpu_threading.h"
@@ -47,6 +48,9 @@ class CpuBackend final : public backend::Backend {
   int embedding_dim() const override { return kDm; }
 
   int concurrency() const { return threads_->concurrency(); }
+  // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
+  // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
+  bool column_split() const { return split_ready_; }
   // Bytes of pre-packed weights and per-layer constants shared by all executables.
   size_t packed_weight_bytes() const { return packed_bytes_; }
 
@@ -70,6 +74,9 @@ class CpuBackend final : public backend::Backend {
   // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).
   GemmPrimitive g_in_[2], g_out_[2], g_ffn1_[2], g_ffn2_[2];
   bool tail_tiles_ = false;
+  // Column halves of g_in_, g_out_, g_ffn1_, g_ffn2_ (cpu_exec_common.h), used when split_ready_.
+  SplitGemm split_[4];
+  bool split_ready_ = false;
   std::vector<LayerPack> layers_;
   size_t packed_bytes_ = 0;
   std::atomic<bool> profiling_{false};

@@ -24,6 +24,7 @@ struct CpuBertBackend::LayerPack {
   dnnl::memory w_qkv, w_out, w_ffn1, w_ffn2;
   dnnl::memory b_qkv, b_out, b_ffn1, b_ffn2;
   std::vector<float> qkv_bias;  // [kQkv]: q, k, v biases concatenated
+  SplitWeights half[4];  // column halves of qkv, out, ffn1, ffn2 (when split_ready_)
   const engine::BertLayerWeights* src = nullptr;
 };
 
@@ -35,7 +36,9 @@ class CpuBertBackend::Exe final : public backend::Executable, public TiledRun {
   };
   struct Slot {
     GemmSlot qkv[2], out[2], ffn1[2], ffn2[2];  // per tile kind
+    SplitGemmSlots half;  // [gemm][tile kind][half], when the backend splits columns
     Buffer tmp, mid, attn;
+    Buffer part;  // one dense column-half tile
   };
 
   Exe(const CpuBertBackend* owner, const backend::Bucket& b) : owner_(owner), bucket_(b) {}
@@ -111,6 +114,11 @@ Status CpuBertBackend::Init() {
     const GemmSpec specs[4] = {{kDm, kQkv, true, 0}, {kDm, kDm, true, 0}, {kDm, kFfn, true, 1}, {kFfn, kDm, true, 0}};
     st = CreateLayerGemms(eng_, specs, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
     if (!st.ok()) return;
+    bool split = false;
+    if (threads_->concurrency() >= 2) {
+      st = CreateSplitGemms(eng_, specs, split_, &split);
+      if (!st.ok()) return;
+    }
     std::vector<float> cat(static_cast<size_t>(kQkv) * kDm);
     layers_.reserve(w_.bert_layers.size());
     for (const auto& L : w_.bert_layers) {
@@ -137,12 +145,29 @@ Status CpuBertBackend::Init() {
         st = Status(LAM_STATUS_BACKEND_FAILED, std::string("oneDNN bias memory: ") + e.what());
         return;
       }
+      if (split) {
+        const dnnl::memory* packed[4] = {&p.w_qkv, &p.w_out, &p.w_ffn1, &p.w_ffn2};
+        const float* bias[4] = {p.qkv_bias.data(), L.attn_out_b, L.ffn1_b, L.ffn2_b};
+        for (int i = 0; i < 4 && split; ++i) {
+          // A layout that is not sliceable only turns the split off.
+          split = MakeSplitWeights(eng_, split_[i], *packed[i], bias[i], &p.half[i]).ok();
+        }
+        if (split && layers_.empty()) {
+          // The layout and the bits do not depend on the weight values: one layer is enough.
+          const dnnl::memory* bias_mem[4] = {&p.b_qkv, &p.b_out, &p.b_ffn1, &p.b_ffn2};
+          st = VerifySplitGemms(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, split_,
+                                {cat.data(), L.attn_out_w, L.ffn1_w, L.ffn2_w}, packed, bias_mem,
+                                {&p.half[0], &p.half[1], &p.half[2], &p.half[3]}, &split);
+          if (!st.ok()) return;
+        }
+      }
       packed_bytes_ += p.w_qkv.get_desc().get_size() + p.w_out.get_desc().get_size() +
                        p.w_ffn1.get_desc().get_size() + p.w_ffn2.get_desc().get_size() +
                        p.qkv_bias.size() * sizeof(float);
       // The bias memory points into qkv_bias's heap block, which moving the vector keeps.
       layers_.push_back(std::move(p));
     }
+    split_ready_ = split;
   });
   return st;
 }
@@ -172,6 +197,15 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
       st = CreateLayerGemmSlots(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_},
                                 {slot.qkv, slot.out, slot.ffn1, slot.ffn2});
       if (!st.ok()) return;
+      if (split_ready_) {
+        st = CreateSplitGemmSlots(eng_, split_, slot.half);
+        if (!st.ok()) return;
+        slot.part = Buffer(SplitPartFloats(split_));
+        if (!slot.part.ok()) {
+          st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
+          return;
+        }
+      }
       slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
       slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
       slot.attn = Buffer(attn_floats);
@@ -185,6 +219,9 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
   const size_t scratch = LayerGemmScratchBytes({g_qkv_, g_out_, g_ffn1_, g_ffn2_});
   exe->bytes_ += exe->slots.size() *
                  (scratch + (static_cast<size_t>(kTileRows) * (kDm + kFfn) + attn_floats) * sizeof(float));
+  if (split_ready_) {
+    exe->bytes_ += exe->slots.size() * (SplitGemmScratchBytes(split_) + SplitPartFloats(split_) * sizeof(float));
+  }
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 
@@ -260,16 +297,36 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
 void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
   const LayerPack& lp = layers_[layer];
   const engine::BertLayerWeights& L = *lp.src;
-  const bool serial = exe.rows <= kSerialRows;
+  // Small batches: GEMM column halves and the per-head attention on two threads when the
+  // backend splits columns, otherwise everything inline on the calling thread.
+  const bool split = exe.rows <= kSerialRows && split_ready_;
+  const bool serial = exe.rows <= kSerialRows && !split;
   const float eps = w_.config.layer_norm_eps;
   auto gemm = [&](GemmSlot& gs, const GemmPrimitive& prim, const float* src, const dnnl::memory& wts,
                   const dnnl::memory& bias, float* dst) {
     Status st = gs.Execute(prim, src, wts, &bias, dst);
     if (!st.ok()) exe.Fail(std::move(st));
   };
+  // GEMM i of the layer over all tiles, column half h per task, into dst[rows, ld].
+  auto split_gemm = [&](int i, const float* src, size_t src_ld, float* dst, size_t ld) {
+    ForHalves([&](int h) {
+      auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+      const SplitGemm& sg = split_[i];
+      for (size_t tile = 0; tile < exe.ntiles; ++tile) {
+        int kind;
+        const size_t r0 = exe.TileStart(tile, &kind);
+        const size_t r1 = std::min(exe.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
+        gemm(slot.half[i][kind][h], sg.half[kind][h], src + r0 * src_ld, lp.half[i].w[h], lp.half[i].b[h],
+             slot.part.get());
+        ScatterColumns(slot.part.get(), sg.cols(h), r1 - r0, dst + r0 * ld, ld, sg.col0(h));
+      }
+    });
+  };
 
   // 1. QKV = X [Wq Wk Wv]^T + [bq bk bv], per tile.
-  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+  if (split) {
+    split_gemm(0, exe.x.get(), kDm, exe.qkv.get(), kQkv);
+  } else ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
     for (size_t tile = begin; tile < end; ++tile) {
       int kind;
@@ -292,6 +349,27 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
   });
 
   // 3. Per tile: output dense + residual + LN1, FFN (one GELU) + residual + LN2.
+  if (split) {
+    // The same steps over the batch's (at most kTileRows) rows, each GEMM as two column halves;
+    // slot 0's tile scratch holds the whole batch here.
+    float* tmp = exe.slots[0].tmp.get();
+    float* mid = exe.slots[0].mid.get();
+    split_gemm(1, exe.ctx.get(), kDm, tmp, kDm);
+    if (exe.failed.load()) return;
+    for (size_t i = 0; i < exe.rows; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, tmp + i * kDm, L.ln1_w, L.ln1_b, eps, x);
+    }
+    split_gemm(2, exe.x.get(), kDm, mid, kFfn);
+    if (exe.failed.load()) return;
+    split_gemm(3, mid, kFfn, tmp, kDm);
+    if (exe.failed.load()) return;
+    for (size_t i = 0; i < exe.rows; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, tmp + i * kDm, L.ln2_w, L.ln2_b, eps, x);
+    }
+    return;
+  }
   ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
     for (size_t tile = begin; tile < end; ++tile) {

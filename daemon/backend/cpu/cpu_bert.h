@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_exec_common.h"
 #include "backend/cpu/cpu_gemm.h"
 #include "backend/cpu/cpu_threading.h"
 #include "engine/weights.h"
@@ -36,6 +37,9 @@ class CpuBertBackend final : public backend::Backend {
   int embedding_dim() const override;
 
   int concurrency() const { return threads_->concurrency(); }
+  // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
+  // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
+  bool column_split() const { return split_ready_; }
   size_t packed_weight_bytes() const { return packed_bytes_; }
 
  private:
@@ -51,6 +55,9 @@ class CpuBertBackend final : public backend::Backend {
   // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).
   GemmPrimitive g_qkv_[2], g_out_[2], g_ffn1_[2], g_ffn2_[2];
   bool tail_tiles_ = false;
+  // Column halves of g_qkv_, g_out_, g_ffn1_, g_ffn2_ (cpu_exec_common.h), used when split_ready_.
+  SplitGemm split_[4];
+  bool split_ready_ = false;
   std::vector<LayerPack> layers_;
   size_t packed_bytes_ = 0;
 };

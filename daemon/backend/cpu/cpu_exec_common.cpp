@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -89,6 +90,155 @@ size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims) {
     for (int i = 0; i < 4; ++i) bytes += prims[i][kind].scratchpad_bytes();
   }
   return bytes;
+}
+
+Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], SplitGemm (&dst)[4],
+                        bool* usable) {
+  *usable = true;
+  for (int i = 0; i < 4; ++i) {
+    SplitGemm& s = dst[i];
+    s.n = specs[i].n;
+    // Half 0 gets the larger share of whole blocks.
+    const int blocks = (s.n + kSplitAlign - 1) / kSplitAlign;
+    s.n0 = (blocks + 1) / 2 * kSplitAlign;
+    if (blocks < 2 || s.n0 >= s.n) {
+      *usable = false;
+      continue;
+    }
+    for (int kind = 0; kind < 2; ++kind) {
+      for (int h = 0; h < 2; ++h) {
+        GemmSpec hs = specs[i];
+        hs.n = s.cols(h);
+        auto r = GemmPrimitive::Create(eng, hs, kind == 0 ? kTileRows : kTailRows);
+        if (!r.ok()) return r.status();
+        s.half[kind][h] = std::move(r).value();
+      }
+    }
+    if (!(s.half[0][0].weights_desc() == s.half[1][0].weights_desc()) ||
+        !(s.half[0][1].weights_desc() == s.half[1][1].weights_desc())) {
+      *usable = false;  // both tile heights must read the same slices, as for the full GEMMs
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Byte offset of column `col` in a blocked [k, n] weight layout whose column blocks are outer
+// to everything else, or -1 when the layout is not of that kind.
+int64_t ColumnBlockOffset(const dnnl::memory::desc& md, int col) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.ndims != 2 || d.offset0 != 0) return -1;
+  const auto& b = d.format_desc.blocking;
+  int64_t kblk = 1, nblk = 1;
+  for (int j = 0; j < b.inner_nblks; ++j) {
+    (b.inner_idxs[j] == 0 ? kblk : nblk) *= b.inner_blks[j];
+  }
+  if (col % nblk != 0) return -1;
+  // Column blocks must be outer to the row blocks: one column block spans all k rows.
+  if (b.strides[1] < (d.padded_dims[0] / kblk) * b.strides[0]) return -1;
+  return (col / nblk) * b.strides[1] * static_cast<int64_t>(sizeof(float));
+}
+
+}  // namespace
+
+Status MakeSplitWeights(const dnnl::engine& eng, const SplitGemm& split, const dnnl::memory& packed,
+                        const float* bias, SplitWeights* out) {
+  try {
+    const dnnl::memory::desc full_md = packed.get_desc();
+    auto* base = static_cast<char*>(packed.get_data_handle());
+    for (int h = 0; h < 2; ++h) {
+      const dnnl::memory::desc& md = split.half[0][h].weights_desc();
+      const int64_t off = ColumnBlockOffset(full_md, split.col0(h));
+      if (off < 0 || static_cast<size_t>(off) + md.get_size() > full_md.get_size()) {
+        return Status(LAM_STATUS_BACKEND_FAILED,
+                      "column half " + std::to_string(h) + " of a " + std::to_string(split.n) +
+                          "-column GEMM is not a slice of its packed weights");
+      }
+      out->w[h] = dnnl::memory(md, eng, base + off);
+      out->b[h] = bias == nullptr ? dnnl::memory()
+                                  : dnnl::memory(split.half[0][h].bias_desc(), eng,
+                                                 const_cast<float*>(bias) + split.col0(h));
+    }
+  } catch (const dnnl::error& e) {
+    return Status(LAM_STATUS_BACKEND_FAILED, std::string("oneDNN split weight view: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+Status VerifySplitGemms(const dnnl::engine& eng, LayerGemmConstPrims& full, const SplitGemm (&split)[4],
+                        const float* const (&w_nk)[4], const dnnl::memory* const (&packed)[4],
+                        const dnnl::memory* const (&bias)[4], const SplitWeights* const (&halves)[4],
+                        bool* match) {
+  *match = true;
+  std::mt19937 rng(20261122);
+  std::normal_distribution<float> nd;
+  for (int i = 0; i < 4 && *match; ++i) {
+    const SplitGemm& s = split[i];
+    const int k = full[i][0].spec().k;
+    // 1. Each slice is exactly what packing that half on its own gives.
+    for (int h = 0; h < 2 && *match; ++h) {
+      auto own = PackWeights(eng, s.half[0][h], w_nk[i] + static_cast<size_t>(s.col0(h)) * k);
+      if (!own.ok()) return own.status();
+      const size_t bytes = s.half[0][h].weights_desc().get_size();
+      *match = std::memcmp(own->get_data_handle(), halves[i]->w[h].get_data_handle(), bytes) == 0;
+    }
+    // 2. Both halves give the full GEMM's bits, at both tile heights.
+    std::vector<float> src(static_cast<size_t>(kTileRows) * k);
+    for (auto& x : src) x = nd(rng);
+    std::vector<float> ref(static_cast<size_t>(kTileRows) * s.n), got(ref.size(), 0.0f),
+        part(static_cast<size_t>(kTileRows) * s.n0);
+    for (int kind = 0; kind < 2 && *match; ++kind) {
+      const size_t rows = kind == 0 ? kTileRows : kTailRows;
+      auto slot = GemmSlot::Create(eng, full[i][kind]);
+      if (!slot.ok()) return slot.status();
+      LAM_RETURN_IF_ERROR(slot->Execute(full[i][kind], src.data(), *packed[i], bias[i], ref.data()));
+      for (int h = 0; h < 2; ++h) {
+        auto hslot = GemmSlot::Create(eng, s.half[kind][h]);
+        if (!hslot.ok()) return hslot.status();
+        LAM_RETURN_IF_ERROR(hslot->Execute(s.half[kind][h], src.data(), halves[i]->w[h],
+                                           halves[i]->bias(h), part.data()));
+        ScatterColumns(part.data(), s.cols(h), rows, got.data(), static_cast<size_t>(s.n), s.col0(h));
+      }
+      *match = std::memcmp(ref.data(), got.data(), rows * s.n * sizeof(float)) == 0;
+    }
+  }
+  return Status::Ok();
+}
+
+Status CreateSplitGemmSlots(const dnnl::engine& eng, const SplitGemm (&split)[4], SplitGemmSlots& slots) {
+  for (int i = 0; i < 4; ++i) {
+    for (int kind = 0; kind < 2; ++kind) {
+      for (int h = 0; h < 2; ++h) {
+        auto r = GemmSlot::Create(eng, split[i].half[kind][h]);
+        if (!r.ok()) return r.status();
+        slots[i][kind][h] = std::move(r).value();
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+size_t SplitGemmScratchBytes(const SplitGemm (&split)[4]) {
+  size_t bytes = 0;
+  for (const auto& s : split) {
+    for (int kind = 0; kind < 2; ++kind) {
+      for (int h = 0; h < 2; ++h) bytes += s.half[kind][h].scratchpad_bytes();
+    }
+  }
+  return bytes;
+}
+
+size_t SplitPartFloats(const SplitGemm (&split)[4]) {
+  int widest = 0;
+  for (const auto& s : split) widest = std::max({widest, s.cols(0), s.cols(1)});
+  return static_cast<size_t>(kTileRows) * static_cast<size_t>(widest);
+}
+
+void ScatterColumns(const float* part, int cols, size_t rows, float* dst, size_t ld, int col0) {
+  for (size_t r = 0; r < rows; ++r) {
+    std::memcpy(dst + r * ld + col0, part + r * static_cast<size_t>(cols), static_cast<size_t>(cols) * sizeof(float));
+  }
 }
 
 }  // namespace lam::cpu

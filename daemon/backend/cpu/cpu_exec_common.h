@@ -109,4 +109,73 @@ Status PackLayerWeights(const dnnl::engine& eng, LayerGemmConstPrims& prims, con
 // Scratchpad bytes one thread slot holds for the four GEMMs at both tile heights.
 size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims);
 
+// ---- Column halves: small batches on two threads -------------------------------------------
+// A batch of at most kSerialRows rows has at most 64 rows per GEMM, too few to share out by row
+// tiles, and its GEMMs stream the whole weight matrices. Instead each GEMM's output columns are
+// split in two at n0 (a multiple of kSplitAlign) and the halves run on two threads, each
+// streaming half the weights. The halves write dense [rows, cols] tiles (oneDNN's brgemm kernel,
+// the one the full GEMMs use, needs a dense dst) that are then copied into the full-width
+// matrix. oneDNN's blocked weight layout keeps whole kSplitAlign-column blocks contiguous, so a
+// half's packed weights are a slice of the full packed matrix (no second copy).
+//
+// A row's bits must not depend on which path computed it (batch invariance). oneDNN does not
+// promise that a half-width GEMM reduces K in the same order as the full one, so the backends
+// use the halves only after VerifySplitGemms has checked, at start-up, that the slices are the
+// halves' own packed layout and that both halves give the full GEMM's bits at both tile heights.
+inline constexpr int kSplitAlign = 64;
+
+struct SplitGemm {
+  int n = 0, n0 = 0;         // all columns; columns of half 0 ([0, n0)); half 1 is [n0, n)
+  GemmPrimitive half[2][2];  // [tile kind][half]
+  int col0(int h) const { return h == 0 ? 0 : n0; }
+  int cols(int h) const { return h == 0 ? n0 : n - n0; }
+};
+
+// One layer's half weights: views into the full packed matrix and into the bias vector.
+struct SplitWeights {
+  dnnl::memory w[2], b[2];  // b[h] is empty when the GEMM has no bias
+  const dnnl::memory* bias(int h) const { return b[h] ? &b[h] : nullptr; }
+};
+
+// Creates dst[i] for specs[i]; *usable is false when a GEMM cannot be split (fewer than two
+// kSplitAlign blocks). Must run with OpenMP pinned to one thread.
+Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], SplitGemm (&dst)[4],
+                        bool* usable);
+
+// Views of the halves of `packed` (the full GEMM's packed weights) and of `bias` (may be null).
+// BACKEND_FAILED if a half does not fit inside the full matrix.
+Status MakeSplitWeights(const dnnl::engine& eng, const SplitGemm& split, const dnnl::memory& packed,
+                        const float* bias, SplitWeights* out);
+
+// The start-up check described above, for one layer's four GEMMs: w_nk[i] are the row-major
+// [n, k] weights that full[i] / packed[i] / halves[i] were made from. Sets *match. Must run with
+// OpenMP pinned to one thread.
+Status VerifySplitGemms(const dnnl::engine& eng, LayerGemmConstPrims& full, const SplitGemm (&split)[4],
+                        const float* const (&w_nk)[4], const dnnl::memory* const (&packed)[4],
+                        const dnnl::memory* const (&bias)[4], const SplitWeights* const (&halves)[4],
+                        bool* match);
+
+// Execution contexts of one thread slot for every half: slots[i][kind][h].
+using SplitGemmSlots = GemmSlot[4][2][2];
+Status CreateSplitGemmSlots(const dnnl::engine& eng, const SplitGemm (&split)[4], SplitGemmSlots& slots);
+size_t SplitGemmScratchBytes(const SplitGemm (&split)[4]);
+// Floats of the dense half tile a thread slot needs: kTileRows x the widest half.
+size_t SplitPartFloats(const SplitGemm (&split)[4]);
+
+// Copies the first `rows` rows of a dense [*, cols] half tile into columns [col0, col0 + cols)
+// of a row-major matrix with `ld` columns.
+void ScatterColumns(const float* part, int cols, size_t rows, float* dst, size_t ld, int col0);
+
+// Runs f(0) and f(1) as two tasks of the current arena (two threads when one is free; the halves
+// never wait on each other, so running both on one thread is correct too).
+template <typename F>
+void ForHalves(const F& f) {
+  tbb::parallel_for(
+      tbb::blocked_range<int>(0, 2, 1),
+      [&](const tbb::blocked_range<int>& r) {
+        for (int h = r.begin(); h < r.end(); ++h) f(h);
+      },
+      tbb::simple_partitioner());
+}
+
 }  // namespace lam::cpu
