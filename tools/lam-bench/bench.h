@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lam::bench {
@@ -20,6 +21,9 @@ struct BenchOptions {
 
 struct BenchTable {
   std::string title;
+  // Measured machine facts the rows are read against (e.g. the fp32 FMA peak): printed as a
+  // list under the title (md) or as the object "facts" (json).
+  std::vector<std::pair<std::string, std::string>> facts;
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> notes;

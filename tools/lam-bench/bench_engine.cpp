@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 // Engine suite: tokens/s of the CPU backend per variant and batch shape (warm-up excluded), and
 // the GEMM part's achieved rate (time inside oneDNN calls, useful FLOPs only) next to oneDNN's
-// own rate on the same GEMM shapes with its own OpenMP threading, measured in the same run.
+// own rate on the same GEMM shapes with its own OpenMP threading, measured in the same run, and
+// both against the machine's measured fp32 FMA peak: the roofline that bounds tokens/s even
+// with every other part of the model taking no time.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -18,6 +21,7 @@
 #include "bench.h"
 #include "engine/model_loader.h"
 #include "engine/synthetic_model.h"
+#include "fma_peak.h"
 
 namespace lam::bench {
 namespace {
@@ -126,10 +130,25 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
     std::fprintf(stderr, "lam-bench engine: give --model DIR or --synthetic f128|r64t|r32|all\n");
     return 2;
   }
+  // The roof, measured before any model work: one core, then one pinned thread per core.
+  std::map<int, FmaPeak> peaks;
+  auto peak_for = [&peaks](int threads) -> const FmaPeak& {
+    const int n = std::clamp(threads, 1, UsableCpus());
+    auto it = peaks.find(n);
+    if (it == peaks.end()) it = peaks.emplace(n, MeasureFmaPeak(n)).first;
+    return it->second;
+  };
+  const FmaPeak& one_core = peak_for(1);
+  const FmaPeak& all_cores = peak_for(UsableCpus());
   BenchTable t;
   t.title = "Engine (CPU backend, in-process)";
+  t.facts.emplace_back("fp32 FMA peak, measured, 1 core", Fixed(one_core.gflops, 1) + " GFLOP/s (" + one_core.isa + ")");
+  t.facts.emplace_back("fp32 FMA peak, measured, " + std::to_string(all_cores.threads) + " cores",
+                       Fixed(all_cores.gflops, 1) + " GFLOP/s (" + all_cores.isa + ", " +
+                           Fixed(all_cores.per_thread, 1) + " per core)");
   t.columns = {"model", "shape", "tokens/s", "ms/batch", "GEMM share of time", "GEMM GFLOP/s (ours)",
-               "oneDNN GFLOP/s (same shapes)", "ours/oneDNN"};
+               "oneDNN GFLOP/s (same shapes)", "ours/oneDNN", "GEMM MFLOP/token", "GEMM % of FMA peak",
+               "upper bound tokens/s at 100% peak, GEMM only"};
   int threads_used = 0;
   for (const auto& [what, synthetic] : models) {
     auto model = MakeModel(what, synthetic);
@@ -212,18 +231,24 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
       }
       const Stats s_tps = MeanStddev(tps), s_ms = MeanStddev(ms);
       std::vector<std::string> row = {model->label, shape, Fixed(s_tps.mean, 0) + " ± " + Fixed(s_tps.stddev, 0),
-                                      Fixed(s_ms.mean, 2) + " ± " + Fixed(s_ms.stddev, 2), "", "", "", ""};
+                                      Fixed(s_ms.mean, 2) + " ± " + Fixed(s_ms.stddev, 2), "", "", "", "", "", "", ""};
       if (lam_be != nullptr) {
         lam_be->set_profiling(false);
         const cpu::GemmProfile prof = lam_be->TakeGemmProfile(**exe);
         const double gemm_wall = prof.thread_seconds / lam_be->concurrency();
-        const double useful = UsefulGemmFlopsPerToken(cfg.layers) * b * len * opt.repetitions;
+        const double per_token = UsefulGemmFlopsPerToken(cfg.layers);
+        const double useful = per_token * b * len * opt.repetitions;
         const double ours = gemm_wall > 0 ? useful / gemm_wall / 1e9 : 0.0;
         const double lib = LibraryMixRate(b * len, lam_be->concurrency());
+        // The team's roof: the peak of as many pinned threads as the backend runs.
+        const FmaPeak& roof = peak_for(lam_be->concurrency());
         row[4] = Fixed(100.0 * gemm_wall / total_secs, 0) + "%";
         row[5] = Fixed(ours, 1);
         row[6] = Fixed(lib, 1);
         row[7] = Fixed(100.0 * ours / lib, 0) + "%";
+        row[8] = Fixed(per_token / 1e6, 2);
+        row[9] = Fixed(100.0 * ours / roof.gflops, 0) + "%";
+        row[10] = Fixed(roof.gflops * 1e9 / per_token, 0);
       }
       t.rows.push_back(std::move(row));
     }
@@ -232,6 +257,14 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
                     std::to_string(opt.repetitions) + " after " + std::to_string(opt.warmup) +
                     " warm-up; GEMM FLOPs count real tokens only (64-row tile padding excluded); " +
                     "oneDNN rate = plain matmul with M = batch tokens (best of 1 thread and its own OpenMP team of all threads), time-weighted over the layer's 4 GEMM shapes.");
+  t.notes.push_back(
+      "FMA peak: 12 independent " + all_cores.isa + " FMA accumulators per thread (no memory operands), one "
+      "thread pinned per core, all cores at once, per thread the best of 200 chunks of ~1 ms (1 FMA = 2 FLOPs); "
+      "the 1-core figure is the best core running alone. GEMM MFLOP/token = 2 x the "
+      "multiply-adds of the layer's 4 weight GEMMs x layers (the same count as the GEMM GFLOP/s column; the "
+      "mixer/attention, convolutions, LayerNorms and GELUs are not counted). Upper bound = FMA peak of the "
+      "backend's " + std::to_string(threads_used) + " thread(s) / GEMM FLOPs per token: no run of these "
+      "weights can exceed it on this machine, whatever the batch shape.");
   out->push_back(std::move(t));
   return 0;
 }

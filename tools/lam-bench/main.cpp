@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
       nlohmann::json jt;
       jt["title"] = t.title;
       jt["notes"] = t.notes;
+      for (const auto& [k, v] : t.facts) jt["facts"][k] = v;
       for (const auto& r : t.rows) {
         nlohmann::json row;
         for (size_t c = 0; c < t.columns.size() && c < r.size(); ++c) row[t.columns[c]] = r[c];
@@ -198,7 +199,10 @@ int main(int argc, char** argv) {
     std::printf("- date: %s\n- cpu: %s\n- build type: %s\n- commit: %s\n", date.c_str(), cpu.c_str(),
                 build.c_str(), commit.c_str());
     for (const auto& t : tables) {
-      std::printf("\n### %s\n\n|", t.title.c_str());
+      std::printf("\n### %s\n\n", t.title.c_str());
+      for (const auto& [k, v] : t.facts) std::printf("- %s: %s\n", k.c_str(), v.c_str());
+      if (!t.facts.empty()) std::printf("\n");
+      std::printf("|");
       for (const auto& c : t.columns) std::printf(" %s |", c.c_str());
       std::printf("\n|");
       for (size_t c = 0; c < t.columns.size(); ++c) std::printf("---|");
