@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -104,10 +106,16 @@ struct Kernel {
   double (*loop)(uint64_t);
 };
 
+// The widest kernel the CPU runs; LAM_BENCH_FMA_ISA=avx2|scalar caps it (to compare the ISAs, or
+// to check a fallback on a machine that has AVX-512).
 Kernel PickKernel() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return {"avx512f", 16, FmaLoopAvx512};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {"avx2+fma", 8, FmaLoopAvx2};
+  const char* cap = std::getenv("LAM_BENCH_FMA_ISA");
+  const std::string limit = cap != nullptr ? cap : "";
+  if (limit.empty() && __builtin_cpu_supports("avx512f")) return {"avx512f", 16, FmaLoopAvx512};
+  if (limit != "scalar" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return {"avx2+fma", 8, FmaLoopAvx2};
+  }
   return {"scalar", 1, FmaLoopScalar};
 }
 

@@ -48,7 +48,9 @@ void Usage(FILE* f) {
                "  --shapes LIST        batch x length list (default 1x16,32x128,8x512,1x8192)\n"
                "  -r N                 timed repetitions (default 5), after --warmup N (default 1)\n"
                "  --threads N          CPU worker threads (default: all cores)\n"
-               "  -o md|json           output format (default md)\n");
+               "  -o md|json           output format (default md)\n"
+               "environment:\n"
+               "  LAM_BENCH_FMA_ISA=avx2|scalar  cap the ISA of the engine suite's FMA peak loop\n");
 }
 
 std::string CpuModel() {
