@@ -16,8 +16,6 @@ struct Server::Conn {
   Server* server = nullptr;
   uint64_t id = 0;
   uv_pipe_t pipe{};
-  uv_poll_t doorbell{};
-  bool has_doorbell = false;
   int open_handles = 0;  // uv handles still to close; the Conn is freed at 0
   bool closing = false;
   bool hello_done = false;

@@ -52,6 +52,7 @@ Server::Server(Config config, engine::Engine* engine, WarmupInfo warmup)
       policy_(::getuid(), config_.allow_uids, config_.allow_group) {}
 
 Server::~Server() {
+  if (data_plane_) data_plane_->Stop();
   text_worker_.Stop();
   if (scheduler_) scheduler_->Shutdown();
 }
@@ -128,8 +129,8 @@ Status Server::Start() {
   }
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  uv_idle_init(&loop_, &idle_);
-  idle_.data = this;
+  data_plane_ = std::make_unique<DataPlane>(static_cast<DataPlane::Sink*>(this), config_.polling_us, 2 * config_.ring_entries);
+  LAM_RETURN_IF_ERROR(data_plane_->Start());
   // A broken pipe to a vanished client is an error return, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
   return Status::Ok();
@@ -333,12 +334,7 @@ void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool versi
   }
   c->hello_done = true;
   if (c->session) {
-    uv_poll_init(&loop_, &c->doorbell, c->session->doorbell_fd());
-    c->doorbell.data = c;
-    c->has_doorbell = true;
-    ++c->open_handles;
-    uv_poll_start(&c->doorbell, UV_READABLE, OnDoorbell);
-    if (polling_) c->session->header()->daemon_polling.store(1, std::memory_order_seq_cst);
+    data_plane_->Add(c->session);
     Log()->debug("client {} (pid {}, uid {}) connected, arena {} bytes", c->id, c->cred.pid,
                  c->cred.uid, c->session->arena_size());
   }
@@ -407,6 +403,7 @@ void Server::CloseConn(Conn* c, const char* why) {
   conns_.erase(c->id);
   if (c->session) {
     c->session->closed.store(true);
+    data_plane_->Remove(c->id);
     scheduler_->CancelClient(c->id);
     const uint32_t inflight = c->session->inflight();
     if (inflight != 0) counters_.cancelled_on_disconnect.fetch_add(inflight);
@@ -418,49 +415,17 @@ void Server::CloseConn(Conn* c, const char* why) {
     auto* conn = static_cast<Conn*>(h->data);
     if (--conn->open_handles == 0) delete conn;  // drops the session reference
   };
-  if (c->has_doorbell) uv_close(reinterpret_cast<uv_handle_t*>(&c->doorbell), on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), on_closed);
 }
 
 // ---- data plane ----------------------------------------------------------------------------
 
-void Server::OnDoorbell(uv_poll_t* p, int status, int) {
-  auto* c = static_cast<Conn*>(p->data);
-  if (status < 0 || c->closing) return;
-  c->session->AckDoorbell();
-  c->server->DrainSubmissions(c);
-}
-
-void Server::DrainSubmissions(Conn* c) {
-  if (c->closing || !c->session || draining_) return;
-  ClientSession* s = c->session.get();
-  shm::SubmitDesc d;
-  // A bounded batch per call, so a client that refills its ring as fast as it is drained
-  // cannot monopolise the loop; the rest is picked up on the next turn.
-  uint32_t budget = 2 * config_.ring_entries;
-  uint32_t taken = 0;
-  while (budget-- > 0 && s->TakeSubmission(&d)) {
-    ++taken;
-    HandleSubmission(c, d);
-    if (c->closing) return;
+void Server::OnViolation(uint64_t client_id, const char* why) {
+  {
+    std::lock_guard<std::mutex> lock(handoff_mu_);
+    handoff_broken_.emplace_back(client_id, why);
   }
-  if (s->ring_corrupt() || s->broken.load()) {
-    counters_.clients_disconnected_for_violations.fetch_add(1);
-    Log()->warn("client {} (pid {}) broke the ring protocol; disconnecting", c->id, c->cred.pid);
-    CloseConn(c, "ring protocol violation");
-    return;
-  }
-  if (budget == UINT32_MAX) {  // budget exhausted: continue on the next loop turn
-    {
-      std::lock_guard<std::mutex> lock(handoff_mu_);
-      handoff_drain_.push_back(c->id);
-    }
-    uv_async_send(&async_);
-  }
-  if (taken != 0 && config_.polling_us != 0) {
-    last_activity_ns_ = shm::MonotonicNs();
-    if (!polling_) SetPolling(true);
-  }
+  uv_async_send(&async_);
 }
 
 void Server::CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offset, const Status& st,
@@ -477,8 +442,8 @@ void Server::CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offs
   s->Complete(cd, nullptr, 0, false);  // a full ring sets s->broken; the drain loop acts on it
 }
 
-void Server::HandleSubmission(Conn* c, const shm::SubmitDesc& d) {
-  ClientSession* s = c->session.get();
+void Server::OnSubmission(const std::shared_ptr<ClientSession>& session, const shm::SubmitDesc& d) {
+  ClientSession* s = session.get();
   if (d.opcode == shm::kOpNop) {
     counters_.nop_total.fetch_add(1, std::memory_order_relaxed);
     shm::CompletionDesc cd{};
@@ -488,7 +453,7 @@ void Server::HandleSubmission(Conn* c, const shm::SubmitDesc& d) {
     return;
   }
   if (d.opcode == shm::kOpEmbedText) {
-    HandleTextSubmission(c, d);
+    HandleTextSubmission(session, d);
     return;
   }
   if (d.opcode != shm::kOpEmbedTokens) {
@@ -507,8 +472,8 @@ void Server::HandleSubmission(Conn* c, const shm::SubmitDesc& d) {
     CompleteNow(s, d.ticket, d.output_offset, st, detail);
     return;
   }
-  req->client_id = c->id;
-  req->context = c->session;
+  req->client_id = s->id();
+  req->context = session;
   s->MarkInFlight();
   st = scheduler_->Submit(req);
   if (!st.ok()) {
@@ -524,8 +489,8 @@ void Server::HandleSubmission(Conn* c, const shm::SubmitDesc& d) {
   }
 }
 
-void Server::HandleTextSubmission(Conn* c, const shm::SubmitDesc& d) {
-  ClientSession* s = c->session.get();
+void Server::HandleTextSubmission(const std::shared_ptr<ClientSession>& session, const shm::SubmitDesc& d) {
+  ClientSession* s = session.get();
   if (!tokenizer_) {
     CompleteNow(s, d.ticket, d.output_offset,
                 Status(LAM_STATUS_UNSUPPORTED, "model has no usable vocab.txt: " + tokenizer_error_), 0);
@@ -543,8 +508,8 @@ void Server::HandleTextSubmission(Conn* c, const shm::SubmitDesc& d) {
     CompleteNow(s, d.ticket, d.output_offset, st, detail);
     return;
   }
-  text->req->client_id = c->id;
-  text->req->context = c->session;
+  text->req->client_id = s->id();
+  text->req->context = session;
   s->MarkInFlight();  // released by PostCompletion like any scheduled request
   text_worker_.Post([this, text] {
     if (std::static_pointer_cast<ClientSession>(text->req->context)->closed.load()) {
@@ -588,72 +553,28 @@ void Server::PostCompletion(std::unique_ptr<scheduler::Request> req, uint64_t de
     CopyString(cd.message, sizeof(cd.message), req->message);
   }
   const bool pushed = s->Complete(cd, ok ? req->output.data() : nullptr, ok ? req->output.size() : 0, true);
-  bool wake_loop = false;
-  {
-    std::lock_guard<std::mutex> lock(handoff_mu_);
-    if (!pushed) {
-      handoff_broken_.push_back(s->id());
-      wake_loop = true;
-    } else if (s->sq_blocked.exchange(false)) {
-      handoff_drain_.push_back(s->id());
-      wake_loop = true;
-    }
+  if (!pushed) {
+    OnViolation(s->id(), "completion ring full");
+  } else if (s->sq_blocked.exchange(false)) {
+    data_plane_->Kick(s->id());  // submissions waited for this room
   }
-  if (wake_loop) uv_async_send(&async_);
 }
 
 void Server::OnAsync(uv_async_t* a) {
   auto* self = static_cast<Server*>(a->data);
-  std::vector<uint64_t> drain, broken;
+  std::vector<std::pair<uint64_t, std::string>> broken;
   {
     std::lock_guard<std::mutex> lock(self->handoff_mu_);
-    drain.swap(self->handoff_drain_);
     broken.swap(self->handoff_broken_);
   }
-  for (uint64_t id : broken) {
+  for (const auto& [id, why] : broken) {
     auto it = self->conns_.find(id);
     if (it == self->conns_.end()) continue;
     self->counters_.clients_disconnected_for_violations.fetch_add(1);
-    Log()->warn("client {} left no room in its completion ring; disconnecting", id);
-    self->CloseConn(it->second, "completion ring full");
-  }
-  std::sort(drain.begin(), drain.end());
-  drain.erase(std::unique(drain.begin(), drain.end()), drain.end());
-  for (uint64_t id : drain) {
-    auto it = self->conns_.find(id);
-    if (it != self->conns_.end()) self->DrainSubmissions(it->second);
+    Log()->warn("client {} (pid {}): {}; disconnecting", id, it->second->cred.pid, why);
+    self->CloseConn(it->second, why.c_str());
   }
   if (self->stop_requested_.exchange(false)) self->BeginShutdown();
-}
-
-// ---- polling mode ------------------------------------------------------------------------
-
-void Server::SetPolling(bool on) {
-  polling_ = on;
-  for (auto& [id, c] : conns_) {
-    if (c->session) c->session->header()->daemon_polling.store(on ? 1 : 0, std::memory_order_seq_cst);
-  }
-  if (on) {
-    uv_idle_start(&idle_, OnIdle);
-  } else {
-    uv_idle_stop(&idle_);
-    // A client may have skipped the doorbell just before the flag dropped.
-    std::vector<Conn*> all;
-    for (auto& [id, c] : conns_) all.push_back(c);
-    for (Conn* c : all) DrainSubmissions(c);
-  }
-}
-
-void Server::OnIdle(uv_idle_t* i) {
-  auto* self = static_cast<Server*>(i->data);
-  std::vector<Conn*> all;
-  all.reserve(self->conns_.size());
-  for (auto& [id, c] : self->conns_) all.push_back(c);
-  for (Conn* c : all) self->DrainSubmissions(c);
-  if (self->polling_ &&
-      shm::MonotonicNs() - self->last_activity_ns_ > int64_t{self->config_.polling_us} * 1000) {
-    self->SetPolling(false);
-  }
 }
 
 // ---- lifecycle ---------------------------------------------------------------------------
@@ -669,22 +590,13 @@ void Server::OnWatchdog(uv_timer_t*) { sd_notify(0, "WATCHDOG=1"); }
 void Server::BeginShutdown() {
   if (draining_) return;
   // Admit what clients already submitted, then stop reading the rings.
-  std::vector<Conn*> all;
-  for (auto& [id, c] : conns_) all.push_back(c);
-  for (Conn* c : all) DrainSubmissions(c);
+  data_plane_->Stop();
   draining_ = true;
-  if (polling_) {
-    polling_ = false;
-    uv_idle_stop(&idle_);
-  }
   sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight work");
   if (listening_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     ::unlink(config_.socket.c_str());
     listening_ = false;
-  }
-  for (auto& [id, c] : conns_) {
-    if (c->has_doorbell) uv_poll_stop(&c->doorbell);
   }
   drain_deadline_ns_ = shm::MonotonicNs() + int64_t{config_.shutdown_timeout_ms} * 1000000;
   uv_timer_start(&drain_timer_, OnDrainTimer, 0, 2);
@@ -710,6 +622,7 @@ void Server::FinishShutdown() {
   std::vector<Conn*> all;
   for (auto& [id, c] : conns_) all.push_back(c);
   for (Conn* c : all) CloseConn(c, "daemon stopping");
+  data_plane_->Stop();
   text_worker_.Stop();  // it submits to the scheduler: stop it first
   scheduler_->Shutdown();
   uv_timer_stop(&drain_timer_);
@@ -718,7 +631,6 @@ void Server::FinishShutdown() {
   };
   close(&drain_timer_);
   close(&watchdog_);
-  close(&idle_);
   close(&sigterm_);
   close(&sigint_);
   close(&async_);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // lamd's control plane: one libuv loop thread owns the listening Unix socket, every client
-// connection, the doorbell eventfds and the timers. The scheduler's worker thread posts
-// completions straight into the clients' completion rings and hands everything else back to
+// connection and the timers. The data plane (data_plane.h) has its own thread that waits for
+// doorbells and drains the submission rings; the scheduler's worker thread posts completions
+// straight into the clients' completion rings. Disconnects they decide on are handed back to
 // the loop through one uv_async_t (libuv coalesces sends, so the callback drains a queue).
 #pragma once
 
@@ -21,6 +22,7 @@
 #include "engine/engine.h"
 #include "scheduler/scheduler.h"
 #include "server/config.h"
+#include "server/data_plane.h"
 #include "server/peer_auth.h"
 #include "server/session.h"
 #include "server/stats.h"
@@ -29,7 +31,7 @@
 
 namespace lam::server {
 
-class Server : public scheduler::CompletionSink {
+class Server : public scheduler::CompletionSink, private DataPlane::Sink {
  public:
   // `engine` must outlive the server. `warmup` describes what was warmed before Start().
   Server(Config config, engine::Engine* engine, WarmupInfo warmup);
@@ -53,20 +55,19 @@ class Server : public scheduler::CompletionSink {
   static void OnConnection(uv_stream_t* server, int status);
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
-  static void OnDoorbell(uv_poll_t* p, int status, int events);
   static void OnAsync(uv_async_t* a);
   static void OnSignal(uv_signal_t* s, int signum);
   static void OnWatchdog(uv_timer_t* t);
   static void OnDrainTimer(uv_timer_t* t);
-  static void OnIdle(uv_idle_t* i);
 
   void HandleFrame(Conn* c, uint16_t type, const char* payload, uint32_t size);
   void HandleHello(Conn* c, const char* payload, uint32_t size, bool version_ok);
   bool SendHelloReply(Conn* c, const void* reply, size_t size, const int* fds, int n_fds);
   void SendFrame(Conn* c, uint16_t type, const std::string& payload);
-  void DrainSubmissions(Conn* c);
-  void HandleSubmission(Conn* c, const shm::SubmitDesc& d);
-  void HandleTextSubmission(Conn* c, const shm::SubmitDesc& d);
+  // DataPlane::Sink (data-plane thread).
+  void OnSubmission(const std::shared_ptr<ClientSession>& s, const shm::SubmitDesc& d) override;
+  void OnViolation(uint64_t client_id, const char* why) override;
+  void HandleTextSubmission(const std::shared_ptr<ClientSession>& s, const shm::SubmitDesc& d);
   // Worker side (text worker or scheduler worker): writes `req`'s outcome to its client's
   // completion ring; `detail` goes to CompletionDesc::detail.
   void PostCompletion(std::unique_ptr<scheduler::Request> req, uint64_t detail);
@@ -75,7 +76,6 @@ class Server : public scheduler::CompletionSink {
   void CloseConn(Conn* c, const char* why);
   void BeginShutdown();
   void FinishShutdown();
-  void SetPolling(bool on);
   std::string StatusJson();
   std::string CacheJson(const std::string& verb);  // server_status.cpp
 
@@ -94,21 +94,17 @@ class Server : public scheduler::CompletionSink {
   uv_signal_t sigint_{};
   uv_timer_t watchdog_{};
   uv_timer_t drain_timer_{};
-  uv_idle_t idle_{};
   bool listening_ = false;
   bool draining_ = false;
-  bool polling_ = false;
-  int64_t last_activity_ns_ = 0;
   int64_t drain_deadline_ns_ = 0;
   int exit_code_ = 0;
 
   uint64_t next_client_id_ = 1;
   std::map<uint64_t, Conn*> conns_;  // loop thread only
 
-  // Worker -> loop hand-off.
+  // Data plane / worker -> loop hand-off: clients to disconnect, with the reason.
   std::mutex handoff_mu_;
-  std::vector<uint64_t> handoff_drain_;
-  std::vector<uint64_t> handoff_broken_;
+  std::vector<std::pair<uint64_t, std::string>> handoff_broken_;
   std::atomic<bool> stop_requested_{false};
 
   Counters counters_;
@@ -118,6 +114,8 @@ class Server : public scheduler::CompletionSink {
   std::optional<tokenizer::WordPieceTokenizer> tokenizer_;
   std::string tokenizer_error_;
   TextWorker text_worker_;  // stopped before the scheduler
+  // Feeds the scheduler and the text worker: stopped before both.
+  std::unique_ptr<DataPlane> data_plane_;
 };
 
 }  // namespace lam::server

@@ -91,7 +91,8 @@ std::string Server::StatusJson() {
       {"state", draining_ ? "draining" : "serving"},
       {"daemon_epoch", epoch_},
       {"polling_us", config_.polling_us},
-      {"polling_active", polling_},
+      {"polling_active", data_plane_->polling_active()},
+      {"dataplane_wakeups", data_plane_->wakeups()},
       {"control_protocol", std::to_string(shm::kControlProtoMajor) + "." + std::to_string(shm::kControlProtoMinor)},
       {"shm_protocol", std::to_string(shm::kShmProtoMajor) + "." + std::to_string(shm::kShmProtoMinor)},
   };

@@ -2,7 +2,6 @@
 #include "server/session.h"
 
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -85,12 +84,6 @@ bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, si
   }
   shm::NotifyConsumer(cq_.ctl());
   return true;
-}
-
-void ClientSession::AckDoorbell() {
-  uint64_t v;
-  while (::read(doorbell_.get(), &v, sizeof(v)) == sizeof(v)) {
-  }
 }
 
 }  // namespace lam::server

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // One data-plane client: its sealed memfd segment, rings and doorbell. Shared between the
-// loop thread (which drains the submission ring) and the scheduler's worker (which posts
-// completions); it lives until the connection is gone and no request refers to it.
+// loop thread (connection), the data-plane thread (which drains the submission ring) and the
+// scheduler's worker (which posts completions); it lives until the connection is gone, the
+// data plane has let go of it and no request refers to it.
 #pragma once
 
 #include <sys/types.h>
@@ -40,7 +41,7 @@ class ClientSession {
   const char* arena() const { return arena_; }
   shm::SegmentHeader* header() const { return header_; }
 
-  // Loop thread: copies the next submission out of the ring if the completion ring has room
+  // Data-plane thread: copies the next submission out of the ring if the completion ring has room
   // for its answer counting what is in flight. Returns false when nothing was taken (empty,
   // no room, or a corrupt ring; see ring_corrupt()).
   bool TakeSubmission(shm::SubmitDesc* out);
@@ -50,9 +51,6 @@ class ClientSession {
   // and publishes the completion, then wakes the client. `from_scheduler` releases one
   // in-flight slot. False if the completion ring was full (a client breaking the protocol).
   bool Complete(const shm::CompletionDesc& c, const float* rows, size_t n_floats, bool from_scheduler);
-
-  // Reads and clears the doorbell eventfd (loop thread).
-  void AckDoorbell();
 
   void MarkInFlight() { inflight_.fetch_add(1, std::memory_order_relaxed); }
   uint32_t inflight() const { return inflight_.load(std::memory_order_relaxed); }

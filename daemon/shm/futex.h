@@ -33,6 +33,13 @@ inline void FutexWakeAll(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
 }
 
+// Busy-wait hint for spinning loops.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 // Producer side of the eventcount in RingCtl: call after publishing one or more slots.
 inline void NotifyConsumer(RingCtl* ctl) {
   ctl->wake.fetch_add(1, std::memory_order_seq_cst);

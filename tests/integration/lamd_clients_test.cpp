@@ -228,5 +228,46 @@ TEST_F(LamdClientsTest, PeerWithADisallowedUidIsRefused) {
   EXPECT_EQ(lamd.Stop(), 0);
 }
 
+// Polling mode: the data plane spins on the rings after activity and clients skip the
+// doorbell; once the spin ends the daemon sleeps again and doorbells must wake it. Both
+// phases must serve every request with the in-process engine's bits.
+TEST_F(LamdClientsTest, PollingModeServesBitwiseAndDoorbellsWakeTheDaemonAfterTheSpin) {
+  const std::string pool = Pool(24, 16);
+  LamdProcess lamd(socket_, {"--polling-us", "20000"});
+  ASSERT_TRUE(lamd.Start());
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 4; ++i) kids.push_back(SpawnRole("worker", {socket_, pool, std::to_string(i + 1), "40"}));
+  for (pid_t k : kids) {
+    const int status = WaitPid(k, 240000);
+    ASSERT_TRUE(status != -1 && WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "worker failed (3 = mismatch, 4 = error status)";
+  }
+  lam_status st;
+  lam_client* c = OpenClient(socket_, &st);
+  ASSERT_NE(c, nullptr);
+  for (int round = 0; round < 3; ++round) {
+    // Idle well past the spin: the next submission has to ring the doorbell.
+    std::this_thread::sleep_for(100ms);
+    for (size_t i = 0; i < 3; ++i) {
+      const auto& seq = pool_.seqs[(static_cast<size_t>(round) * 3 + i) % pool_.seqs.size()];
+      const auto& want = pool_.embeddings[(static_cast<size_t>(round) * 3 + i) % pool_.seqs.size()];
+      const uint32_t len = static_cast<uint32_t>(seq.size());
+      lam_embed_tokens_request req = LAM_EMBED_TOKENS_REQUEST_INIT;
+      req.token_ids = seq.data();
+      req.lengths = &len;
+      req.n_sequences = 1;
+      req.timeout_ms = 20000;
+      std::vector<float> out(pool_.dim);
+      size_t n = 0;
+      ASSERT_EQ(Api().embed_tokens(c, &req, out.data(), out.size(), &n), LAM_STATUS_OK) << Api().client_last_error(c);
+      ASSERT_EQ(n, want.size());  // floats written
+      EXPECT_EQ(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)), 0) << "round " << round;
+    }
+    EXPECT_EQ(Api().ping(c, 5000), LAM_STATUS_OK);
+  }
+  Api().client_close(c);
+  EXPECT_EQ(lamd.Stop(), 0);
+}
+
 }  // namespace
 }  // namespace lam::itest
