@@ -31,6 +31,10 @@ PY=${PYTHON:-python3}
 if ! "$PY" -c "import numpy" 2>/dev/null; then
   "$PY" -m pip install -q numpy || "$PY" -m pip install -q --break-system-packages numpy
 fi
+# The Prometheus text parser, to check `lamctl status --prometheus` in the tests.
+if ! "$PY" -c "import prometheus_client" 2>/dev/null; then
+  "$PY" -m pip install -q prometheus_client==0.26.0 || "$PY" -m pip install -q --break-system-packages prometheus_client==0.26.0
+fi
 # cuobjdump, to check NVRTC's cubins in the tests (the toolkit image lacks it): NVIDIA's wheel.
 if [ -d /usr/local/cuda ] && ! "$PY" -c "import nvidia, os, sys; sys.exit(not os.path.exists(os.path.join(list(nvidia.__path__)[0], 'cu13', 'bin', 'cuobjdump')))" 2>/dev/null; then
   "$PY" -m pip install -q nvidia-cuda-cuobjdump==13.5.37 || "$PY" -m pip install -q --break-system-packages nvidia-cuda-cuobjdump==13.5.37

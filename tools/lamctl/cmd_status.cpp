@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// lamctl status [--socket PATH] [--json] [SECTION]: lamd's state in Redis INFO style
-// ("# Server", "key:value" lines), or the daemon's JSON document (with schema_version).
+// lamctl status [--socket PATH] [--json | --prometheus] [SECTION]: lamd's state in Redis INFO
+// style ("# Server", "key:value" lines), the daemon's JSON document (with schema_version), or
+// the Prometheus text exposition of the same counters.
 #include <cctype>
 #include <cstdio>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "commands.h"
 #include "control_client.h"
+#include "prometheus.h"
 #include "shm/protocol.h"
 
 namespace lam::ctl {
@@ -83,17 +85,21 @@ void PrintSection(const std::string& title, const nlohmann::json& obj) {
 
 int CmdStatus(int argc, char** argv) {
   std::string socket_flag, only;
-  bool json = false;
+  bool json = false, prometheus = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::printf("usage: lamctl status [--socket PATH] [--json] [SECTION]\n"
+      std::printf("usage: lamctl status [--socket PATH] [--json | --prometheus] [SECTION]\n"
                   "  sections: server model clients queue batches requests executables\n"
-                  "  --json prints the daemon's document (with schema_version) for scripts\n");
+                  "  --json prints the daemon's document (with schema_version) for scripts\n"
+                  "  --prometheus prints the Prometheus text exposition (format 0.0.4), e.g. for\n"
+                  "    node_exporter's textfile collector\n");
       return 0;
     }
     if (a == "--json") {
       json = true;
+    } else if (a == "--prometheus") {
+      prometheus = true;
     } else if (a == "--socket" && i + 1 < argc) {
       socket_flag = argv[++i];
     } else if (!a.empty() && a[0] != '-' && only.empty()) {
@@ -116,6 +122,14 @@ int CmdStatus(int argc, char** argv) {
   if (doc.is_discarded() || !doc.is_object()) {
     std::fprintf(stderr, "lamctl status: the daemon's reply is not JSON\n");
     return 1;
+  }
+  if (prometheus) {
+    if (json || !only.empty()) {
+      std::fprintf(stderr, "lamctl status: --prometheus takes no section and no --json\n");
+      return 2;
+    }
+    std::fputs(PrometheusText(doc).c_str(), stdout);
+    return 0;
   }
   if (json) {
     std::printf("%s\n", (only.empty() ? doc : nlohmann::json{{"schema_version", doc["schema_version"]},

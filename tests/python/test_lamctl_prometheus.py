@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""`lamctl status --prometheus` against a real lamd: the output parses with the reference
+Prometheus text parser (prometheus_client), and its samples carry the same values as the
+daemon's JSON status document."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+from prometheus_client.parser import text_string_to_metric_families
+
+BIN = os.environ.get("LAM_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin"))
+
+
+def run(*args, stdin=None):
+    return subprocess.run([os.path.join(BIN, args[0]), *args[1:]], input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+class LamctlPrometheusTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="lamd-prom-")
+        model = os.path.join(cls.tmp.name, "model")
+        r = run("lam-mkmodel", "--variant", "f128", "--seed", "3", "--out", model)
+        assert r.returncode == 0, r.stderr
+        cls.sock = os.path.join(cls.tmp.name, "s")
+        cls.lamd = subprocess.Popen([os.path.join(BIN, "lamd"), "--model", model, "--socket", cls.sock,
+                                     "--log-level", "warning"])
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(cls.sock)
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("lamd did not start")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lamd.send_signal(signal.SIGTERM)
+        assert cls.lamd.wait(timeout=60) == 0
+        cls.tmp.cleanup()
+
+    def test_exposition_parses_and_matches_the_json_document(self):
+        self.assertEqual(run("lamctl", "ping", "--socket", self.sock).returncode, 0)
+        r = run("lamctl", "embed", "--socket", self.sock, stdin="[101, 2000, 102]\n[101, 3000, 4000, 102]\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run("lamctl", "status", "--json", "--socket", self.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        r = run("lamctl", "status", "--prometheus", "--socket", self.sock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        samples = {}
+        families = list(text_string_to_metric_families(r.stdout))
+        self.assertGreater(len(families), 20)
+        for fam in families:
+            self.assertTrue(fam.name.startswith("lamd_"), fam.name)
+            self.assertIn(fam.type, ("counter", "gauge"))
+            self.assertTrue(fam.samples, fam.name)
+            for s in fam.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                self.assertNotIn(key, samples, "duplicate sample")
+                samples[key] = s.value
+
+        def one(name, **labels):
+            return samples[(name, tuple(sorted(labels.items())))]
+
+        self.assertEqual(one("lamd_requests_by_status_total", status="OK"), doc["requests"]["by_status"]["OK"])
+        self.assertEqual(one("lamd_ring_nops_total"), doc["requests"]["ring_nops_total"])
+        self.assertEqual(one("lamd_tokens_total"), doc["batches"]["tokens_total"])
+        self.assertEqual(doc["batches"]["tokens_total"], 7)
+        self.assertEqual(one("lamd_requests_ok_total"), doc["requests"]["requests_ok"])
+        self.assertEqual(one("lamd_uptime_seconds"), doc["server"]["uptime_in_seconds"])
+        for row in doc["executables"]["by_bucket"]:
+            self.assertEqual(one("lamd_executable_resident", bucket=row["bucket"]), 1.0 if row["resident"] else 0.0)
+            self.assertEqual(one("lamd_executable_hits_total", bucket=row["bucket"]), row["hits"])
+        info = [s for f in families if f.name == "lamd_info" for s in f.samples]
+        self.assertEqual(len(info), 1)
+        self.assertEqual(info[0].value, 1.0)
+        self.assertEqual(info[0].labels["server_backend"], doc["server"]["backend"])
+        self.assertEqual(info[0].labels["model_fingerprint"], doc["model"]["fingerprint"])
+
+    def test_prometheus_refuses_a_section_or_json(self):
+        for extra in (["server"], ["--json"]):
+            r = run("lamctl", "status", "--prometheus", *extra, "--socket", self.sock)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--prometheus", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

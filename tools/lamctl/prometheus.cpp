@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+#include "prometheus.h"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <vector>
+
+namespace lam::ctl {
+namespace {
+
+using Json = nlohmann::json;
+
+struct Family {
+  std::string type;  // counter | gauge
+  std::string help;
+  std::vector<std::string> samples;  // "name{labels} value"
+};
+
+// Families in first-seen order: every sample of a family must be contiguous in the output.
+class Exposition {
+ public:
+  void Add(const std::string& name, bool counter, const std::string& help, const std::string& labels, double v) {
+    auto [it, fresh] = index_.emplace(name, families_.size());
+    if (fresh) families_.push_back({name, Family{counter ? "counter" : "gauge", help, {}}});
+    char num[64];
+    if (std::isfinite(v)) {
+      std::snprintf(num, sizeof(num), "%.17g", v);
+    } else {
+      std::snprintf(num, sizeof(num), "%s", std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"));
+    }
+    families_[it->second].second.samples.push_back(name + (labels.empty() ? "" : "{" + labels + "}") + " " + num);
+  }
+  std::string Text() const {
+    std::string out;
+    for (const auto& [name, f] : families_) {
+      out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + f.type + "\n";
+      for (const auto& s : f.samples) out += s + "\n";
+    }
+    return out;
+  }
+
+ private:
+  std::map<std::string, size_t> index_;
+  std::vector<std::pair<std::string, Family>> families_;
+};
+
+std::string MetricName(const std::string& s) {
+  std::string n = "lamd_";
+  for (char c : s) n += (std::isalnum(static_cast<unsigned char>(c)) || c == '_') ? c : '_';
+  return n;
+}
+
+std::string LabelValue(const std::string& s) {
+  std::string v;
+  for (char c : s) {
+    if (c == '\\') {
+      v += "\\\\";
+    } else if (c == '"') {
+      v += "\\\"";
+    } else if (c == '\n') {
+      v += "\\n";
+    } else {
+      v += c;
+    }
+  }
+  return v;
+}
+
+std::string Label(const std::string& k, const std::string& v) { return k + "=\"" + LabelValue(v) + "\""; }
+
+std::string ScalarText(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// Cumulative fields that do not already end in _total.
+bool IsCounterField(const std::string& k) {
+  static const std::set<std::string> kCounters = {"requests_ok", "requests_failed", "dataplane_wakeups",
+                                                  "hits", "misses", "compiles", "loads", "requests", "errors"};
+  return kCounters.count(k) != 0;
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void AddNumber(Exposition* e, const std::string& base, const std::string& help, const std::string& labels,
+               const Json& v) {
+  const double x = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
+  if (EndsWith(base, "_total")) {
+    e->Add(MetricName(base), true, help, labels, x);
+  } else if (IsCounterField(base)) {
+    e->Add(MetricName(base + "_total"), true, help, labels, x);
+  } else {
+    e->Add(MetricName(base), false, help, labels, x);
+  }
+}
+
+// A keyed object of numbers: one labelled family.
+struct LabelledMap {
+  const char* key;
+  const char* family;
+  const char* label;
+};
+constexpr LabelledMap kLabelledMaps[] = {
+    {"by_status", "requests_by_status_total", "status"},
+    {"batch_size_histogram", "batches_by_size_total", "size"},
+};
+
+// Rows of objects: the identifying fields become labels, the other numbers samples.
+struct RowTable {
+  const char* key;
+  const char* prefix;
+  std::vector<const char*> label_fields;
+};
+
+}  // namespace
+
+std::string PrometheusText(const Json& doc) {
+  Exposition e;
+  std::vector<std::string> info;
+  if (doc.contains("schema_version") && doc["schema_version"].is_number()) {
+    e.Add("lamd_status_schema_version", false, "schema of lamd's status document", "",
+          doc["schema_version"].get<double>());
+  }
+  static const RowTable kRows[] = {{"by_bucket", "executable_", {"bucket"}}, {"list", "client_", {"id", "pid", "uid"}}};
+  for (auto sec = doc.begin(); sec != doc.end(); ++sec) {
+    if (!sec.value().is_object()) continue;
+    const std::string section = sec.key();
+    for (auto it = sec.value().begin(); it != sec.value().end(); ++it) {
+      const std::string& k = it.key();
+      const Json& v = it.value();
+      const std::string help = "lamctl status: " + section + "." + k;
+      if (v.is_number() || v.is_boolean()) {
+        // Section-level keys are unique across the document, so they keep their names.
+        AddNumber(&e, k == "uptime_in_seconds" ? "uptime_seconds" : k, help, "", v);
+      } else if (v.is_string()) {
+        info.push_back(Label(section + "_" + k, v.get<std::string>()));
+      } else if (v.is_array() && (v.empty() || !v[0].is_object())) {
+        std::string joined;
+        for (const auto& x : v) {
+          if (!joined.empty()) joined += ',';
+          joined += ScalarText(x);
+        }
+        info.push_back(Label(section + "_" + k, joined));
+      } else if (v.is_object()) {
+        const LabelledMap* m = nullptr;
+        for (const auto& lm : kLabelledMaps) {
+          if (k == lm.key) m = &lm;
+        }
+        for (auto x = v.begin(); x != v.end(); ++x) {
+          if (!x.value().is_number()) continue;
+          if (m != nullptr) {
+            e.Add(MetricName(m->family), true, help, Label(m->label, x.key()), x.value().get<double>());
+          } else {
+            AddNumber(&e, k, help, Label("key", x.key()), x.value());
+          }
+        }
+      } else if (v.is_array()) {
+        const RowTable* t = nullptr;
+        for (const auto& rt : kRows) {
+          if (k == rt.key) t = &rt;
+        }
+        const std::string prefix = t != nullptr ? t->prefix : k + "_";
+        for (const auto& row : v) {
+          if (!row.is_object()) continue;
+          std::string labels;
+          std::set<std::string> used;
+          if (t != nullptr) {
+            for (const char* f : t->label_fields) {
+              if (!row.contains(f)) continue;
+              if (!labels.empty()) labels += ',';
+              labels += Label(f, ScalarText(row[f]));
+              used.insert(f);
+            }
+          }
+          for (auto x = row.begin(); x != row.end(); ++x) {
+            if (used.count(x.key()) != 0) continue;
+            if (!x.value().is_number() && !x.value().is_boolean()) continue;
+            const std::string field = x.key();
+            const std::string base = prefix + field;
+            const double val = x.value().is_boolean() ? (x.value().get<bool>() ? 1.0 : 0.0) : x.value().get<double>();
+            if (EndsWith(field, "_total") || IsCounterField(field)) {
+              e.Add(MetricName(EndsWith(base, "_total") ? base : base + "_total"), true, help + "[]." + field, labels, val);
+            } else {
+              e.Add(MetricName(base), false, help + "[]." + field, labels, val);
+            }
+          }
+        }
+      }
+    }
+  }
+  std::string labels;
+  for (const auto& l : info) {
+    if (!labels.empty()) labels += ',';
+    labels += l;
+  }
+  e.Add("lamd_info", false, "lamd build, model and configuration (labels); always 1", labels, 1.0);
+  return e.Text();
+}
+
+}  // namespace lam::ctl
