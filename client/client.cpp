@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,67 @@ inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+// Reads the hello reply: frame header, HelloReply and the two descriptors. lamd sends them with
+// one sendmsg, so one poll + recvmsg of header + reply normally gets everything (shm::RecvFrame
+// reads the header and the payload separately: two of each on every process start). A shorter
+// reply (older daemon) or a longer one (newer daemon: fields are only appended) is read to its
+// announced end. Bytes beyond the frame cannot belong to anything: the daemon sends nothing
+// after the hello reply unless asked, so they make the reply a bad frame.
+shm::RecvResult RecvHelloReply(int fd, int64_t deadline_ns, shm::FrameHeader* h, std::vector<char>* payload,
+                               std::vector<int>* fds) {
+  constexpr size_t kHeader = sizeof(shm::FrameHeader);
+  std::vector<char> buf(kHeader + sizeof(shm::HelloReply));
+  size_t got = 0;
+  for (;;) {
+    const int64_t left = deadline_ns - shm::MonotonicNs();
+    if (left <= 0) return shm::RecvResult::kTimeout;
+    pollfd p{fd, POLLIN, 0};
+    const int pr = ::poll(&p, 1, static_cast<int>((left + 999999) / 1000000));
+    if (pr < 0 && errno != EINTR) return shm::RecvResult::kError;
+    if (pr <= 0) continue;
+    iovec iov{buf.data(), buf.size()};
+    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof(cbuf);
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return shm::RecvResult::kError;
+    }
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      const size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < nfd; ++i) {
+        int f;
+        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        fds->push_back(f);
+      }
+    }
+    if (n == 0) return shm::RecvResult::kEof;
+    got = static_cast<size_t>(n);
+    break;
+  }
+  if (got < kHeader) {  // a torn header: rare, read the rest the ordinary way
+    const shm::RecvResult r = shm::RecvExact(fd, buf.data() + got, kHeader - got, deadline_ns, fds);
+    if (r != shm::RecvResult::kOk) return r;
+    got = kHeader;
+  }
+  std::memcpy(h, buf.data(), kHeader);
+  if (h->magic != shm::kFrameMagic || h->payload_size > shm::kMaxDaemonFramePayload) return shm::RecvResult::kBadFrame;
+  const size_t frame = kHeader + h->payload_size;
+  if (got > frame) return shm::RecvResult::kBadFrame;
+  buf.resize(frame);
+  if (got < frame) {
+    const shm::RecvResult r = shm::RecvExact(fd, buf.data() + got, frame - got, deadline_ns, fds);
+    if (r != shm::RecvResult::kOk) return r;
+  }
+  payload->assign(buf.begin() + kHeader, buf.end());
+  return shm::RecvResult::kOk;
 }
 
 }  // namespace
@@ -112,7 +174,7 @@ lam_status Client::ConnectLocked() {
   std::vector<char> payload;
   std::vector<int> raw_fds;
   const int64_t deadline = shm::MonotonicNs() + int64_t{connect_timeout_ms_} * 1000000;
-  const shm::RecvResult rr = shm::RecvFrame(c->sock.get(), &fh, &payload, deadline, &raw_fds);
+  const shm::RecvResult rr = RecvHelloReply(c->sock.get(), deadline, &fh, &payload, &raw_fds);
   std::vector<shm::UniqueFd> fds;
   for (int f : raw_fds) fds.emplace_back(f);
   switch (rr) {
