@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lam-bench-ipc-client: the client process of lam-bench's ipc suite (pure C, liblamclient only).
+ *   exit SOCKET              exit 0 at once: what loading liblamclient costs a new process
  *   cold SOCKET              open, embed one 16-token sentence, close, exit 0
- *   ping SOCKET N            N ring round trips; prints one latency per line (ns)
+ *   ping SOCKET N            N ring round trips; prints one latency per line (ns); N = 0: open,
+ *                            close, exit (a new process's cost without compute)
+ *   open SOCKET N            N more lam_client_open + lam_client_close in this process; prints
+ *                            one latency per line (ns): connect + hello + map, without exec
  *   load SOCKET SECONDS LEN  embeds 1xLEN requests (4 in flight) for SECONDS; prints sequences
  */
 #define _POSIX_C_SOURCE 200809L
@@ -29,6 +33,7 @@ int main(int argc, char** argv) {
   int i;
   lam_embed_tokens_request req = LAM_EMBED_TOKENS_REQUEST_INIT;
   if (argc < 3) return 2;
+  if (strcmp(argv[1], "exit") == 0) return 0;
   o.socket_path = argv[2];
   if (lam_client_open(&o, &c) != LAM_STATUS_OK) {
     fprintf(stderr, "open: %s\n", lam_client_last_error(c));
@@ -47,6 +52,16 @@ int main(int argc, char** argv) {
     for (i = 0; i < count; ++i) {
       long long t0 = now_ns();
       if (lam_client_ping(c, 0) != LAM_STATUS_OK) return 1;
+      printf("%lld\n", now_ns() - t0);
+    }
+  } else if (strcmp(argv[1], "open") == 0 && argc == 4) {
+    long count = atol(argv[3]);
+    for (i = 0; i < count; ++i) {
+      lam_client* again = NULL;
+      long long t0 = now_ns();
+      lam_status st = lam_client_open(&o, &again);
+      lam_client_close(again);
+      if (st != LAM_STATUS_OK) return 1;
       printf("%lld\n", now_ns() - t0);
     }
   } else if (strcmp(argv[1], "load") == 0 && argc == 5) {
