@@ -117,6 +117,7 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     return Status::Ok();
   }
   if (key == "polling_us") return SetUnsigned(&c->polling_us, key, value, 10'000'000);
+  if (key == "idle_spin_us") return SetUnsigned(&c->idle_spin_us, key, value, 1'000'000);
   if (key == "max_clients") return SetUnsigned(&c->max_clients, key, value, 1u << 20);
   if (key == "max_sequences_per_request") return SetUnsigned(&c->max_sequences_per_request, key, value, 1u << 24);
   if (key == "allow_group") { c->allow_group = value; return Status::Ok(); }
@@ -219,6 +220,8 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --max-arena-bytes N[K|M|G]   largest arena a client may ask for (default 512M)
   --ring-entries N             submission/completion ring slots, power of two (default 256)
   --polling-us N               polling mode: spin on the rings N us after activity (default 0 = off)
+  --idle-spin-us N             while the engine is idle, keep watching the rings N us after a
+                               submission before sleeping (default 50; 0 = always sleep)
   --max-clients N              concurrent connections (default 4096)
   --max-sequences-per-request N  (default 65536)
   --allow-group NAME           group whose members may connect (default lam)

@@ -34,6 +34,7 @@ struct Config {
   uint64_t max_arena_bytes = 512ull << 20; // cap on what a client may ask for
   uint32_t ring_entries = 256;             // slots per ring (power of two)
   uint32_t polling_us = 0;                 // polling mode: spin this long after activity; 0 = off
+  uint32_t idle_spin_us = 50;              // while the engine is idle: spin this long after a submission
   uint32_t max_clients = 4096;
   uint32_t max_sequences_per_request = 65536;
   // Access.

@@ -19,6 +19,7 @@ namespace {
 constexpr uint64_t kWakeId = 0;  // epoll tag of wake_fd_; client ids start at 1
 constexpr uint32_t kDoorbellResetEvery = 4096;
 constexpr int kMaxEvents = 64;
+constexpr uint32_t kEngineCheckEvery = 256;
 
 std::shared_ptr<spdlog::logger> Log() {
   static auto log = Logger("dataplane");
@@ -27,8 +28,10 @@ std::shared_ptr<spdlog::logger> Log() {
 
 }  // namespace
 
-DataPlane::DataPlane(Sink* sink, uint32_t polling_us, uint32_t drain_budget)
-    : sink_(sink), polling_us_(polling_us), drain_budget_(drain_budget == 0 ? 1 : drain_budget) {}
+DataPlane::DataPlane(Sink* sink, uint32_t polling_us, uint32_t idle_spin_us, std::function<bool()> engine_idle,
+                     uint32_t drain_budget)
+    : sink_(sink), polling_us_(polling_us), idle_spin_us_(engine_idle ? idle_spin_us : 0),
+      engine_idle_(std::move(engine_idle)), drain_budget_(drain_budget == 0 ? 1 : drain_budget) {}
 
 DataPlane::~DataPlane() { Stop(); }
 
@@ -163,6 +166,8 @@ void DataPlane::Run() {
   std::vector<uint64_t> ready, again;
   epoll_event events[kMaxEvents];
   int64_t last_activity_ns = 0;
+  uint32_t spin_passes = 0;
+  bool engine_idle = false;
   for (;;) {
     if (pending_.load(std::memory_order_acquire) && ApplyPending(&ready)) break;
     bool took = false;
@@ -170,10 +175,18 @@ void DataPlane::Run() {
     ready.swap(again);
     again.clear();
 
-    if (polling_us_ != 0) {
+    if (polling_us_ != 0 || idle_spin_us_ != 0) {
       const int64_t now = shm::MonotonicNs();
       if (took) last_activity_ns = now;
-      if (now - last_activity_ns < int64_t{polling_us_} * 1000) {
+      bool spin = false;
+      if (polling_us_ != 0) {
+        spin = now - last_activity_ns < int64_t{polling_us_} * 1000;
+      } else if (now - last_activity_ns < int64_t{idle_spin_us_} * 1000) {
+        // The engine check takes the scheduler's lock: once per kEngineCheckEvery passes.
+        if (took || ++spin_passes % kEngineCheckEvery == 0) engine_idle = engine_idle_();
+        spin = engine_idle;
+      }
+      if (spin) {
         if (!polling_) SetPolling(true);
         // Spin: look at every ring again on the next pass, without a system call.
         ready.clear();

@@ -10,11 +10,15 @@
 // is read back (the counter is reset once every kDoorbellResetEvery wake-ups so a client
 // cannot saturate it by accident), and the rings are drained at once.
 //
-// Polling mode (polling_us > 0): after any submission the thread keeps spinning over every
-// ring for polling_us without a single system call, and tells clients so through
-// SegmentHeader::daemon_polling (they then skip the doorbell). When the spin ends the flag is
-// cleared and every ring is drained once more, for a client that skipped its doorbell just
-// before the flag dropped.
+// Spinning: after a submission the thread keeps looking at every ring, without a single
+// system call, and tells clients so through SegmentHeader::daemon_polling (they then skip the
+// doorbell). When the spin ends the flag is cleared and every ring is drained once more, for a
+// client that skipped its doorbell just before the flag dropped. Two windows:
+//  - polling mode (polling_us > 0, opt-in): spin polling_us after any submission;
+//  - idle spin (idle_spin_us, on by default): spin idle_spin_us after a submission, but only
+//    while `engine_idle` says the engine has nothing queued or running, so the spinning
+//    thread never takes a core from a batch. Back-to-back small requests (pings, errors,
+//    a client's next request right after an answer) then cost no doorbell and no wake-up.
 //
 // Sessions are added and removed from any thread through a small mutex-protected queue the
 // thread applies between passes; it holds its own reference to each session, so a session's
@@ -23,6 +27,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -50,7 +55,9 @@ class DataPlane {
 
   // `drain_budget`: submissions taken from one ring per pass, so a client that refills its
   // ring as fast as it is drained cannot starve the others.
-  DataPlane(Sink* sink, uint32_t polling_us, uint32_t drain_budget);
+  // `engine_idle` (any thread, cheap enough to call every few microseconds) gates the idle spin.
+  DataPlane(Sink* sink, uint32_t polling_us, uint32_t idle_spin_us, std::function<bool()> engine_idle,
+            uint32_t drain_budget);
   ~DataPlane();
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
@@ -84,6 +91,8 @@ class DataPlane {
 
   Sink* sink_;
   const uint32_t polling_us_;
+  const uint32_t idle_spin_us_;
+  std::function<bool()> engine_idle_;
   const uint32_t drain_budget_;
   shm::UniqueFd epoll_;
   shm::UniqueFd wake_fd_;  // eventfd: pending changes or stop

@@ -129,7 +129,9 @@ Status Server::Start() {
   }
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  data_plane_ = std::make_unique<DataPlane>(static_cast<DataPlane::Sink*>(this), config_.polling_us, 2 * config_.ring_entries);
+  data_plane_ = std::make_unique<DataPlane>(
+      static_cast<DataPlane::Sink*>(this), config_.polling_us, config_.idle_spin_us,
+      [s = scheduler_.get()] { return s->Idle(); }, 2 * config_.ring_entries);
   LAM_RETURN_IF_ERROR(data_plane_->Start());
   // A broken pipe to a vanished client is an error return, not a signal.
   ::signal(SIGPIPE, SIG_IGN);

@@ -91,6 +91,7 @@ std::string Server::StatusJson() {
       {"state", draining_ ? "draining" : "serving"},
       {"daemon_epoch", epoch_},
       {"polling_us", config_.polling_us},
+      {"idle_spin_us", config_.idle_spin_us},
       {"polling_active", data_plane_->polling_active()},
       {"dataplane_wakeups", data_plane_->wakeups()},
       {"control_protocol", std::to_string(shm::kControlProtoMajor) + "." + std::to_string(shm::kControlProtoMinor)},

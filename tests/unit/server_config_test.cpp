@@ -22,6 +22,7 @@ TEST(ServerConfigTest, DefaultsWork) {
   EXPECT_EQ(c.socket, "/run/lamd/lamd.sock");
   EXPECT_EQ(c.backend, "auto");
   EXPECT_EQ(c.polling_us, 0u);
+  EXPECT_EQ(c.idle_spin_us, 50u);
   EXPECT_EQ(c.allow_group, "lam");
 }
 
@@ -67,6 +68,10 @@ TEST(ServerConfigTest, TheShippedDefaultConfigParses) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(c.socket, "/run/lamd/lamd.sock");
   EXPECT_EQ(c.ring_entries, 256u);
+  EXPECT_EQ(c.idle_spin_us, Config{}.idle_spin_us);
+  EXPECT_TRUE(ApplyConfigKey(&c, "idle-spin-us", "0").ok());
+  EXPECT_EQ(c.idle_spin_us, 0u);
+  EXPECT_EQ(ApplyConfigKey(&c, "idle_spin_us", "2000000").code(), LAM_STATUS_INVALID_ARG);
 }
 
 TEST(ServerConfigTest, HelpAndVersionAreRecognised) {
