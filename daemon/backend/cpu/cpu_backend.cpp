@@ -511,15 +511,17 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   // 1. Fused input projection: Z = X [Wq Wk Wv Wg Wbeta Wfg Wsg Wfd Wsd]^T.
   if (split) {
     split_gemm(0, exe.x.get(), kDm, exe.z.get(), kZCols);
-  } else ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
-    auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-    for (size_t tile = begin; tile < end; ++tile) {
-      int kind;
-      const size_t r0 = exe.TileStart(tile, &kind);
-      gemm(slot, slot.in[kind], g_in_[kind], exe.x.get() + r0 * kDm, lp.w_in, nullptr,
-           exe.z.get() + r0 * kZCols);
-    }
-  });
+  } else {
+    ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+      auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+      for (size_t tile = begin; tile < end; ++tile) {
+        int kind;
+        const size_t r0 = exe.TileStart(tile, &kind);
+        gemm(slot, slot.in[kind], g_in_[kind], exe.x.get() + r0 * kDm, lp.w_in, nullptr,
+             exe.z.get() + r0 * kZCols);
+      }
+    });
+  }
   if (exe.failed.load()) return Status::Ok();
 
   // 2. Front end per token; conv taps never leave the sequence's own rows.

@@ -326,15 +326,17 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
   // 1. QKV = X [Wq Wk Wv]^T + [bq bk bv], per tile.
   if (split) {
     split_gemm(0, exe.x.get(), kDm, exe.qkv.get(), kQkv);
-  } else ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
-    auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-    for (size_t tile = begin; tile < end; ++tile) {
-      int kind;
-      const size_t r0 = exe.TileStart(tile, &kind);
-      gemm(slot.qkv[kind], g_qkv_[kind], exe.x.get() + r0 * kDm, lp.w_qkv, lp.b_qkv,
-           exe.qkv.get() + r0 * kQkv);
-    }
-  });
+  } else {
+    ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+      auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+      for (size_t tile = begin; tile < end; ++tile) {
+        int kind;
+        const size_t r0 = exe.TileStart(tile, &kind);
+        gemm(slot.qkv[kind], g_qkv_[kind], exe.x.get() + r0 * kDm, lp.w_qkv, lp.b_qkv,
+             exe.qkv.get() + r0 * kQkv);
+      }
+    });
+  }
   if (exe.failed.load()) return;
 
   // 2. Softmax attention per (sequence, head) over the sequence's own rows.
