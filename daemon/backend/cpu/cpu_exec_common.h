@@ -52,7 +52,9 @@ void ForRange(bool serial, size_t n, size_t grain, const F& f) {
                     [&](const tbb::blocked_range<size_t>& r) { f(r.begin(), r.end()); });
 }
 
-// Batches with at most this many packed rows run on the calling thread only.
+// Batches with at most this many packed rows are not shared out by row tiles: they run on the
+// calling thread only, or, where the backend splits GEMM columns (see "Column halves" below),
+// with each GEMM's column halves and the per-row / per-head work on two threads.
 inline constexpr size_t kSerialRows = 64;
 
 // Per-run state of an executable: the first error raised by any task, and the tile plan over
