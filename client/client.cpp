@@ -20,16 +20,11 @@ namespace lam::client {
 namespace {
 
 constexpr int64_t kSliceNs = 100'000'000;  // futex sleep slice: bounds daemon-death detection
+constexpr int64_t kAliveFreshNs = 1'000'000;  // see EnsureConnectedLocked
 constexpr uint32_t kDefaultTimeoutMs = 30000;
 constexpr uint32_t kDefaultConnectTimeoutMs = 5000;
 
 uint64_t A64(uint64_t v) { return shm::AlignUp(v, 64); }
-
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 // Reads the hello reply: frame header, HelloReply and the two descriptors. lamd sends them with
 // one sendmsg, so one poll + recvmsg of header + reply normally gets everything (shm::RecvFrame
@@ -147,7 +142,18 @@ void Client::DropConnectionLocked() {
 }
 
 lam_status Client::EnsureConnectedLocked() {
-  if (conn_ && !conn_->dead && SocketAlive(conn_.get())) return LAM_STATUS_OK;
+  if (conn_ && !conn_->dead) {
+    // The socket check is a system call on every request. Skip it when the daemon answered
+    // on this connection moments ago: had it died since, the request is not lost silently;
+    // the wait notices the closed socket and reports DAEMON_UNAVAILABLE, exactly as when it
+    // dies right after the check. A restarted daemon takes far longer than this to be back.
+    const int64_t now = shm::MonotonicNs();
+    if (now - conn_->alive_ns < kAliveFreshNs) return LAM_STATUS_OK;
+    if (SocketAlive(conn_.get())) {
+      conn_->alive_ns = now;
+      return LAM_STATUS_OK;
+    }
+  }
   DropConnectionLocked();
   return ConnectLocked();
 }
@@ -272,7 +278,7 @@ void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::
       if ((++spins & 63) == 0) {
         sched_yield();
       } else {
-        CpuRelax();
+        shm::CpuRelax();
       }
       continue;
     }
@@ -292,6 +298,7 @@ void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::
 }
 
 void Client::ApplyCompletionsLocked(Connection* conn, const std::vector<shm::CompletionDesc>& got) {
+  if (!got.empty()) conn->alive_ns = shm::MonotonicNs();
   for (const shm::CompletionDesc& c : got) {
     if (conn->outstanding != 0) --conn->outstanding;
     auto it = tickets_.find(c.ticket);

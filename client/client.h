@@ -35,6 +35,9 @@ struct Connection {
   ArenaAllocator alloc;
   uint32_t outstanding = 0;  // submitted, completion not yet taken from the ring
   bool dead = false;
+  // When the daemon last showed it was alive on this connection (a completion, or a socket
+  // check): a call within kAliveFreshNs of it skips the socket check (see EnsureConnectedLocked).
+  int64_t alive_ns = 0;
 };
 
 struct Ticket {
