@@ -5,6 +5,7 @@
 #include <new>
 
 #include "client.h"
+#include "log.h"
 #include "lam/lam.h"
 #include "shm/protocol.h"
 #include "shm/shm_abi.h"
@@ -127,6 +128,21 @@ LAM_API void lam_client_close(lam_client* client) {
 
 LAM_API const char* lam_client_last_error(const lam_client* client) {
   return client == nullptr ? "" : client->impl.last_error();
+}
+
+LAM_API lam_status lam_client_get_stats(lam_client* client, lam_client_stats* out) {
+  if (client == nullptr || out == nullptr || out->struct_size < sizeof(uint32_t) * 2) return LAM_STATUS_INVALID_ARG;
+  try {
+    return client->impl.GetStats(out);
+  } catch (...) {
+    return Internal(client, "unexpected exception in lam_client_get_stats");
+  }
+}
+
+LAM_API void lam_set_log_callback(lam_log_callback fn, lam_log_level max_level, void* user_data) {
+  if (max_level < LAM_LOG_OFF) max_level = LAM_LOG_OFF;
+  if (max_level > LAM_LOG_DEBUG) max_level = LAM_LOG_DEBUG;
+  lam::client::SetLogCallback(fn, max_level, user_data);
 }
 
 LAM_API lam_status lam_client_get_model_info(lam_client* client, lam_model_info* out) {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "log.h"
 #include "shm/frame_io.h"
 #include "shm/futex.h"
 
@@ -110,8 +111,40 @@ Client::~Client() {
 }
 
 lam_status Client::Fail(lam_status code, std::string message) {
+  if (LogEnabled(LAM_LOG_DEBUG)) Log(LAM_LOG_DEBUG, "%s: %s", lam_status_str(code), message.c_str());
   last_error_ = std::move(message);
   return code;
+}
+
+void Client::CountSubmitLocked(const Connection& conn, uint64_t payload_bytes) {
+  ++counters_.submitted;
+  counters_.bytes += payload_bytes;
+  counters_.inflight_high_water = std::max(counters_.inflight_high_water, conn.outstanding);
+}
+
+lam_status Client::GetStats(lam_client_stats* out) {
+  lam_client_stats s{};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.struct_size = sizeof(s);
+    s.inflight = conn_ ? conn_->outstanding : 0;
+    s.inflight_high_water = counters_.inflight_high_water;
+    s.requests_submitted = counters_.submitted;
+    s.requests_completed = counters_.completed;
+    s.requests_failed = counters_.failed;
+    s.sequences_embedded = counters_.sequences;
+    s.bytes_submitted = counters_.bytes;
+    s.queue_us_total = counters_.queue_us;
+    s.compute_us_total = counters_.compute_us;
+    s.connects = counters_.connects;
+    s.daemon_lost = counters_.lost;
+    s.arena_bytes = conn_ && !conn_->dead ? conn_->header->arena_size : 0;
+    s.daemon_epoch = conn_ && !conn_->dead ? conn_->header->daemon_epoch : 0;
+  }
+  const uint32_t n = std::min<uint32_t>(out->struct_size, sizeof(s));
+  std::memcpy(reinterpret_cast<char*>(out) + sizeof(uint32_t), reinterpret_cast<const char*>(&s) + sizeof(uint32_t),
+              n - sizeof(uint32_t));
+  return LAM_STATUS_OK;
 }
 
 int64_t Client::DeadlineFor(uint32_t timeout_ms) const {
@@ -137,7 +170,11 @@ bool Client::SocketAlive(Connection* c) {
 }
 
 void Client::DropConnectionLocked() {
-  if (conn_) conn_->dead = true;
+  if (!conn_) return;
+  conn_->dead = true;
+  ++counters_.lost;
+  Log(LAM_LOG_WARNING, "lost the daemon on %s (epoch %llx); the next call reconnects", socket_path_.c_str(),
+      static_cast<unsigned long long>(conn_->header->daemon_epoch));
   conn_.reset();
 }
 
@@ -234,6 +271,13 @@ lam_status Client::ConnectLocked() {
   c->cq = shm::SpscRing<shm::CompletionDesc>(reinterpret_cast<shm::RingCtl*>(base + c->header->cq_offset),
                                              c->header->cq_entries);
   c->alloc.Reset(c->header->arena_size);
+  ++counters_.connects;
+  if (LogEnabled(LAM_LOG_INFO)) {
+    Log(LAM_LOG_INFO, "connected to %s: daemon epoch %llx, client id %llu, model %.64s on %.16s, arena %llu bytes",
+        socket_path_.c_str(), static_cast<unsigned long long>(c->header->daemon_epoch),
+        static_cast<unsigned long long>(c->header->client_id), c->hello.model_name, c->hello.backend,
+        static_cast<unsigned long long>(c->header->arena_size));
+  }
   conn_ = std::move(c);
   return LAM_STATUS_OK;
 }
@@ -300,6 +344,14 @@ void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::
 void Client::ApplyCompletionsLocked(Connection* conn, const std::vector<shm::CompletionDesc>& got) {
   if (!got.empty()) conn->alive_ns = shm::MonotonicNs();
   for (const shm::CompletionDesc& c : got) {
+    ++counters_.completed;
+    counters_.queue_us += c.queue_us;
+    counters_.compute_us += c.compute_us;
+    if (c.status == LAM_STATUS_OK) {
+      counters_.sequences += c.n_seqs;
+    } else {
+      ++counters_.failed;
+    }
     if (conn->outstanding != 0) --conn->outstanding;
     auto it = tickets_.find(c.ticket);
     if (it == tickets_.end() || it->second.conn.get() != conn || it->second.done) continue;
@@ -425,6 +477,9 @@ lam_status Client::PushLocked(const std::shared_ptr<Connection>& conn, const shm
     return Fail(LAM_STATUS_INTERNAL, "submission ring full");
   }
   ++conn->outstanding;
+  // Lengths (uint32 each), then int32 token ids or the texts' bytes.
+  CountSubmitLocked(*conn, d.n_seqs * uint64_t{4} +
+                               (d.opcode == shm::kOpEmbedText ? d.total_tokens : d.total_tokens * 4));
   if (conn->header->daemon_polling.load(std::memory_order_seq_cst) == 0) {
     const uint64_t one = 1;
     if (::write(conn->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN) {
@@ -502,6 +557,7 @@ lam_status Client::SubmitNop(uint32_t timeout_ms, lam_ticket* ticket) {
   d.opcode = shm::kOpNop;
   if (!conn->sq.Push(d)) return Fail(LAM_STATUS_INTERNAL, "submission ring full");
   ++conn->outstanding;
+  CountSubmitLocked(*conn, 0);
   if (conn->header->daemon_polling.load(std::memory_order_seq_cst) == 0) {
     const uint64_t one = 1;
     if (::write(conn->doorbell.get(), &one, sizeof(one)) < 0 && errno != EAGAIN) conn->dead = true;

@@ -68,7 +68,8 @@ class Client {
                   lam_result* result);
   lam_status Cancel(lam_ticket ticket);
   void Release(lam_result* result);
-  lam_status Fail(lam_status code, std::string message);  // records last_error
+  lam_status GetStats(lam_client_stats* out);
+  lam_status Fail(lam_status code, std::string message);  // records last_error (and logs it)
   const char* last_error() const { return last_error_.c_str(); }
   uint32_t default_timeout_ms() const { return timeout_ms_; }
 
@@ -106,6 +107,14 @@ class Client {
   std::unordered_map<uint64_t, Ticket> held_;  // zero-copy results not yet released
   uint64_t next_ticket_ = 1;
   std::string last_error_;
+
+  // lam_client_get_stats, under mu_.
+  struct Counters {
+    uint64_t submitted = 0, completed = 0, failed = 0, sequences = 0, bytes = 0;
+    uint64_t queue_us = 0, compute_us = 0, connects = 0, lost = 0;
+    uint32_t inflight_high_water = 0;
+  } counters_;
+  void CountSubmitLocked(const Connection& conn, uint64_t payload_bytes);
 };
 
 }  // namespace lam::client

@@ -436,6 +436,70 @@ LAM_API lam_status lam_client_submit_text(lam_client* client, const lam_embed_te
  */
 LAM_API lam_status lam_client_ping(lam_client* client, uint32_t timeout_ms);
 
+/* ---- statistics --------------------------------------------------------------------- */
+
+/**
+ * Client-side counters of one handle, cumulative since lam_client_open (they survive
+ * reconnects). Initialise with LAM_CLIENT_STATS_INIT; fields beyond struct_size are not
+ * written, so a program built against an older header keeps working.
+ */
+typedef struct lam_client_stats {
+  uint32_t struct_size;          /**< sizeof(lam_client_stats); set by the INIT macro */
+  uint32_t inflight;             /**< submitted and not yet completed, now */
+  uint32_t inflight_high_water;  /**< most requests in flight at once */
+  uint32_t reserved0;
+  uint64_t requests_submitted;   /**< embedding, text and ping requests handed to the daemon */
+  uint64_t requests_completed;   /**< answers received, any status */
+  uint64_t requests_failed;      /**< answers with a status other than LAM_STATUS_OK */
+  uint64_t sequences_embedded;   /**< embeddings received in OK answers */
+  uint64_t bytes_submitted;      /**< request payload bytes written to shared memory */
+  uint64_t queue_us_total;       /**< daemon-reported queueing time, summed over answers */
+  uint64_t compute_us_total;     /**< daemon-reported batch compute time, summed over answers */
+  uint64_t connects;             /**< successful connections (the first one and reconnects) */
+  uint64_t daemon_lost;          /**< times the daemon was found gone (it died or restarted) */
+  uint64_t arena_bytes;          /**< payload arena of the current connection; 0 if none */
+  uint64_t daemon_epoch;         /**< of the current connection; 0 if none */
+} lam_client_stats;
+
+/** Initialiser for lam_client_stats. */
+#define LAM_CLIENT_STATS_INIT { sizeof(lam_client_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/**
+ * Reads the handle's counters. Never connects and never blocks on the daemon.
+ * @param[in]     client the handle.
+ * @param[in,out] out    struct_size set by LAM_CLIENT_STATS_INIT; filled on success.
+ * @return LAM_STATUS_OK, LAM_STATUS_INVALID_ARG (NULL, struct_size 0).
+ * Thread-safety: any thread; the fields are read together under the handle's lock.
+ */
+LAM_API lam_status lam_client_get_stats(lam_client* client, lam_client_stats* out);
+
+/* ---- logging ------------------------------------------------------------------------ */
+
+/** Severity of a library log message; a callback receives messages up to its max_level. */
+typedef enum lam_log_level {
+  LAM_LOG_OFF = 0,
+  LAM_LOG_ERROR = 1,    /**< the library cannot do what was asked (protocol mismatch, ...) */
+  LAM_LOG_WARNING = 2,  /**< the daemon went away, a reconnect failed */
+  LAM_LOG_INFO = 3,     /**< connections made and lost */
+  LAM_LOG_DEBUG = 4     /**< every failed call with its detail */
+} lam_log_level;
+
+/**
+ * Receives one log message (a NUL-terminated line without a trailing newline). It may be
+ * called from any thread that calls into the library, possibly concurrently, and must not
+ * call back into liblamclient.
+ */
+typedef void (*lam_log_callback)(lam_log_level level, const char* message, void* user_data);
+
+/**
+ * Routes the library's log messages up to max_level to fn (fn NULL or LAM_LOG_OFF: silent,
+ * the default). liblamclient prints nothing unless asked. For field debugging the
+ * environment overrides it: LAM_LOG_LEVEL=error|warning|info|debug sets the level and
+ * LAM_LOG_FILE=stderr|PATH appends the messages there (read once, at the first message).
+ * Thread-safety: not thread-safe; call it before any other function of the library.
+ */
+LAM_API void lam_set_log_callback(lam_log_callback fn, lam_log_level max_level, void* user_data);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

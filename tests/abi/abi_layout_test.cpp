@@ -66,6 +66,23 @@ const std::map<std::string, size_t> kPublic = {
     {"lam_result.n_sequences", 8},
     {"lam_result.data", 16},
     {"lam_result.internal_", 24},
+    {"sizeof lam_client_stats", 104},
+    {"lam_client_stats.struct_size", 0},
+    {"lam_client_stats.inflight", 4},
+    {"lam_client_stats.inflight_high_water", 8},
+    {"lam_client_stats.reserved0", 12},
+    {"lam_client_stats.requests_submitted", 16},
+    {"lam_client_stats.requests_completed", 24},
+    {"lam_client_stats.requests_failed", 32},
+    {"lam_client_stats.sequences_embedded", 40},
+    {"lam_client_stats.bytes_submitted", 48},
+    {"lam_client_stats.queue_us_total", 56},
+    {"lam_client_stats.compute_us_total", 64},
+    {"lam_client_stats.connects", 72},
+    {"lam_client_stats.daemon_lost", 80},
+    {"lam_client_stats.arena_bytes", 88},
+    {"lam_client_stats.daemon_epoch", 96},
+    {"sizeof lam_log_level", 4},
     {"sizeof lam_status", 4},
     {"sizeof lam_ticket", 8},
 };
@@ -86,7 +103,8 @@ TEST(AbiLayoutTest, PublicStructsHaveTheSameLayoutInCxx) {
       SIZE(lam_model_info), ENTRY(lam_model_info, fingerprint), ENTRY(lam_model_info, daemon_epoch),
       SIZE(lam_embed_tokens_request), ENTRY(lam_embed_tokens_request, n_sequences),
       SIZE(lam_embed_text_request), ENTRY(lam_embed_text_request, texts), ENTRY(lam_embed_text_request, n_texts),
-      SIZE(lam_result), ENTRY(lam_result, data), ENTRY(lam_result, internal_)};
+      SIZE(lam_result), ENTRY(lam_result, data), ENTRY(lam_result, internal_),
+      SIZE(lam_client_stats), ENTRY(lam_client_stats, requests_submitted), ENTRY(lam_client_stats, daemon_epoch)};
   for (const auto& [name, value] : cxx) EXPECT_EQ(value, kPublic.at(name)) << name;
 }
 
@@ -96,6 +114,9 @@ TEST(AbiLayoutTest, InitialisersSetTheStructSize) {
   lam_embed_tokens_request r = LAM_EMBED_TOKENS_REQUEST_INIT;
   lam_result res = LAM_RESULT_INIT;
   lam_embed_text_request tr = LAM_EMBED_TEXT_REQUEST_INIT;
+  lam_client_stats st = LAM_CLIENT_STATS_INIT;
+  EXPECT_EQ(st.struct_size, sizeof(st));
+  EXPECT_EQ(st.requests_submitted, 0u);
   EXPECT_EQ(tr.struct_size, sizeof(tr));
   EXPECT_EQ(tr.texts, nullptr);
   EXPECT_EQ(tr.lengths, nullptr);

@@ -47,6 +47,16 @@ static pid_t spawn(char* const argv[]) {
   return pid;
 }
 
+static int log_connected = 0, log_debug = 0;
+
+/* lam_set_log_callback: INFO lines for connections, DEBUG lines for every failed call. */
+static void on_log(lam_log_level level, const char* message, void* user_data) {
+  CHECK(user_data == &log_connected);
+  CHECK(message != NULL && strchr(message, '\n') == NULL);
+  if (level == LAM_LOG_INFO && strstr(message, "connected to") != NULL) ++log_connected;
+  if (level == LAM_LOG_DEBUG) ++log_debug;
+}
+
 static void sleep_ms(long ms) {
   struct timespec ts;
   ts.tv_sec = ms / 1000;
@@ -91,6 +101,8 @@ int main(int argc, char** argv) {
   lamd_argv[4] = sock; lamd_argv[5] = "--backend"; lamd_argv[6] = "cpu"; lamd_argv[7] = "--log-level";
   lamd_argv[8] = "warning"; lamd_argv[9] = NULL;
   lamd = spawn(lamd_argv);
+
+  lam_set_log_callback(on_log, LAM_LOG_DEBUG, &log_connected); /* before any other call */
 
   /* Library facts that need no daemon. */
   CHECK(lam_version_number() == LAM_VERSION_NUMBER);
@@ -203,7 +215,31 @@ int main(int argc, char** argv) {
   }
 
   CHECK_RC(lam_client_ping(client, 5000), LAM_STATUS_OK);
+
+  /* Client-side counters: everything submitted was answered; one connection; size-prefixed. */
+  {
+    lam_client_stats s = LAM_CLIENT_STATS_INIT;
+    lam_client_stats small = LAM_CLIENT_STATS_INIT;
+    CHECK_RC(lam_client_get_stats(client, &s), LAM_STATUS_OK);
+    CHECK(s.struct_size == sizeof s);
+    CHECK(s.inflight == 0 && s.inflight_high_water >= 1);
+    CHECK(s.requests_submitted >= 8 && s.requests_completed == s.requests_submitted);
+    CHECK(s.requests_failed >= 2 && s.requests_failed < s.requests_completed); /* bad id, bad UTF-8 */
+    CHECK(s.sequences_embedded == 11);
+    CHECK(s.bytes_submitted > 0 && s.compute_us_total > 0);
+    CHECK(s.connects == 1 && s.daemon_lost == 0);
+    CHECK(s.arena_bytes > 0 && s.daemon_epoch == info.daemon_epoch);
+    small.struct_size = 16; /* an older, shorter struct: nothing past it is written */
+    small.requests_submitted = 777;
+    CHECK_RC(lam_client_get_stats(client, &small), LAM_STATUS_OK);
+    CHECK(small.struct_size == 16 && small.requests_submitted == 777 && small.inflight_high_water >= 1);
+    small.struct_size = 0;
+    CHECK_RC(lam_client_get_stats(client, &small), LAM_STATUS_INVALID_ARG);
+    CHECK(lam_client_get_stats(NULL, &s) == LAM_STATUS_INVALID_ARG);
+  }
   lam_client_close(client);
+  CHECK(log_connected == 1);
+  CHECK(log_debug >= 3);
 
   kill(lamd, SIGTERM);
   waitpid(lamd, &st, 0);

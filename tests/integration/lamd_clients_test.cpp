@@ -174,6 +174,15 @@ TEST_F(LamdClientsTest, WaitingClientsSeeDaemonDeathWithinASecondAndReconnectAft
     EXPECT_EQ(Api().embed_tokens(clients[i], &req, out, 384, &n), LAM_STATUS_OK)
         << Api().client_last_error(clients[i]);
     EXPECT_EQ(n, 384u);
+    // The handle counted the lost daemon and the reconnect; the lost request stays unanswered.
+    lam_client_stats s = LAM_CLIENT_STATS_INIT;
+    ASSERT_EQ(Api().get_stats(clients[i], &s), LAM_STATUS_OK);
+    EXPECT_EQ(s.connects, 2u);
+    EXPECT_EQ(s.daemon_lost, 1u);
+    EXPECT_EQ(s.requests_submitted, 2u);
+    EXPECT_EQ(s.requests_completed, 1u);
+    EXPECT_EQ(s.sequences_embedded, 1u);
+    EXPECT_EQ(s.inflight, 0u);
     Api().client_close(clients[i]);
   }
   EXPECT_EQ(lamd->Stop(), 0);

@@ -201,6 +201,7 @@ const LamApi& Api() {
     a.embed_text = reinterpret_cast<decltype(a.embed_text)>(sym("lam_client_embed_text"));
     a.embed_text_result = reinterpret_cast<decltype(a.embed_text_result)>(sym("lam_client_embed_text_result"));
     a.submit_text = reinterpret_cast<decltype(a.submit_text)>(sym("lam_client_submit_text"));
+    a.get_stats = reinterpret_cast<decltype(a.get_stats)>(sym("lam_client_get_stats"));
     return a;
   }();
   return api;

@@ -68,6 +68,7 @@ struct LamApi {
   decltype(&lam_client_embed_text) embed_text;
   decltype(&lam_client_embed_text_result) embed_text_result;
   decltype(&lam_client_submit_text) submit_text;
+  decltype(&lam_client_get_stats) get_stats;
 };
 const LamApi& Api();  // aborts the test binary if the library cannot be loaded
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""`lamctl status --prometheus` against a real lamd: the output parses with the reference
-Prometheus text parser (prometheus_client), and its samples carry the same values as the
-daemon's JSON status document."""
+"""Observability against a real lamd: `lamctl status --prometheus` parses with the reference
+Prometheus text parser (prometheus_client) and carries the same values as the daemon's JSON
+status document; liblamclient logs nothing by default and logs to LAM_LOG_FILE at
+LAM_LOG_LEVEL when asked."""
 import json
 import os
 import signal
@@ -17,12 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 BIN = os.environ.get("LAM_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin"))
 
 
-def run(*args, stdin=None):
+def run(*args, stdin=None, env=None):
     return subprocess.run([os.path.join(BIN, args[0]), *args[1:]], input=stdin, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env=env)
 
 
-class LamctlPrometheusTest(unittest.TestCase):
+class ObservabilityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="lamd-prom-")
@@ -51,6 +52,7 @@ class LamctlPrometheusTest(unittest.TestCase):
 
     def test_exposition_parses_and_matches_the_json_document(self):
         self.assertEqual(run("lamctl", "ping", "--socket", self.sock).returncode, 0)
+        before = json.loads(run("lamctl", "status", "--json", "--socket", self.sock).stdout)
         r = run("lamctl", "embed", "--socket", self.sock, stdin="[101, 2000, 102]\n[101, 3000, 4000, 102]\n")
         self.assertEqual(r.returncode, 0, r.stderr)
         r = run("lamctl", "status", "--json", "--socket", self.sock)
@@ -76,7 +78,7 @@ class LamctlPrometheusTest(unittest.TestCase):
         self.assertEqual(one("lamd_requests_by_status_total", status="OK"), doc["requests"]["by_status"]["OK"])
         self.assertEqual(one("lamd_ring_nops_total"), doc["requests"]["ring_nops_total"])
         self.assertEqual(one("lamd_tokens_total"), doc["batches"]["tokens_total"])
-        self.assertEqual(doc["batches"]["tokens_total"], 7)
+        self.assertEqual(doc["batches"]["tokens_total"] - before["batches"]["tokens_total"], 7)
         self.assertEqual(one("lamd_requests_ok_total"), doc["requests"]["requests_ok"])
         self.assertEqual(one("lamd_uptime_seconds"), doc["server"]["uptime_in_seconds"])
         for row in doc["executables"]["by_bucket"]:
@@ -94,6 +96,27 @@ class LamctlPrometheusTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertIn("--prometheus", r.stderr)
 
+    def test_client_library_is_silent_unless_the_environment_asks(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAM_LOG_")}
+        line = "[101, 2000, 102]\n"
+        # lamctl embed --socket goes through liblamclient.
+        r = run("lamctl", "embed", "--socket", self.sock, stdin=line, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("liblamclient", r.stderr)
+        log = os.path.join(self.tmp.name, "client.log")
+        r = run("lamctl", "embed", "--socket", self.sock, stdin=line,
+                env=dict(env, LAM_LOG_LEVEL="info", LAM_LOG_FILE=log))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(log) as f:
+            text = f.read()
+        self.assertRegex(text, r"liblamclient\[\d+\] info: connected to " + self.sock)
+        # Debug on stderr (no file): a failed connection names the socket it tried.
+        missing = os.path.join(self.tmp.name, "nobody-here.sock")
+        r = run("lamctl", "embed", "--socket", missing, stdin=line, env=dict(env, LAM_LOG_LEVEL="debug"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("liblamclient[", r.stderr)
+        self.assertIn("debug: ", r.stderr)
+        self.assertIn(missing, r.stderr)
 
 if __name__ == "__main__":
     unittest.main()
