@@ -9,6 +9,7 @@
 //   (d) throughput at saturation (64 processes, 4 requests in flight each) vs the in-process engine.
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -225,7 +226,55 @@ bool Delivered(const std::vector<float>& out, uint32_t round) {
   return false;
 }
 
-std::vector<double> SocketHandoff(int rounds, size_t bytes) {
+// Where the two processes of a (c) measurement run: a CPU each, or -1 to leave a side to the
+// scheduler. Pinned to different cores is lamd's intended case (daemon and client each on their
+// own core) and is stable from run to run; left to the scheduler, the wake-up often lands on the
+// waker's core, where the bytes are still in its L2, and the result swings with the load.
+struct Placement {
+  int producer = -1;
+  int consumer = -1;
+};
+
+void PinSelf(int cpu) {
+  if (cpu < 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  (void)::sched_setaffinity(0, sizeof(one), &one);
+}
+
+// Pins the calling (consumer) thread for a measurement; restores its CPU mask afterwards.
+class ConsumerPin {
+ public:
+  explicit ConsumerPin(int cpu) : active_(cpu >= 0 && ::sched_getaffinity(0, sizeof(saved_), &saved_) == 0) {
+    if (active_) PinSelf(cpu);
+  }
+  ~ConsumerPin() {
+    if (active_) (void)::sched_setaffinity(0, sizeof(saved_), &saved_);
+  }
+  ConsumerPin(const ConsumerPin&) = delete;
+  ConsumerPin& operator=(const ConsumerPin&) = delete;
+
+ private:
+  cpu_set_t saved_{};
+  bool active_;
+};
+
+// Two different CPUs this process may run on, or {-1, -1} when there is only one.
+Placement CrossCore() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+  if (cpus.size() < 2) return {};
+  return {cpus[1], cpus[0]};
+}
+
+std::vector<double> SocketHandoff(int rounds, size_t bytes, Placement where) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return {};
   // Room for a whole batch in flight, as lamd would configure a results socket.
@@ -234,6 +283,7 @@ std::vector<double> SocketHandoff(int rounds, size_t bytes) {
   ::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
   const pid_t child = ::fork();
   if (child == 0) {
+    PinSelf(where.producer);
     ::close(sv[0]);
     std::vector<float> results(bytes / 4, 0.5f), local(bytes / 4);
     char b[8];
@@ -252,6 +302,7 @@ std::vector<double> SocketHandoff(int rounds, size_t bytes) {
     _exit(0);
   }
   ::close(sv[1]);
+  ConsumerPin pin(where.consumer);
   std::vector<double> lat;
   std::vector<float> out(bytes / 4);  // the caller's buffer
   for (uint32_t i = 1; i <= static_cast<uint32_t>(rounds); ++i) {
@@ -267,7 +318,7 @@ std::vector<double> SocketHandoff(int rounds, size_t bytes) {
   return lat;
 }
 
-std::vector<double> ShmHandoff(int rounds, size_t bytes) {
+std::vector<double> ShmHandoff(int rounds, size_t bytes, Placement where) {
   const size_t total = 4096 + bytes;
   char* mem = static_cast<char*>(::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   auto* req = new (mem) std::atomic<uint32_t>(0);
@@ -275,6 +326,7 @@ std::vector<double> ShmHandoff(int rounds, size_t bytes) {
   float* arena = reinterpret_cast<float*>(mem + 4096);
   const pid_t child = ::fork();
   if (child == 0) {
+    PinSelf(where.producer);
     std::vector<float> results(bytes / 4, 0.5f);
     for (uint32_t i = 1; i <= static_cast<uint32_t>(rounds); ++i) {
       while (req->load() < i) shm::FutexWait(req, i - 1, -1);
@@ -285,6 +337,7 @@ std::vector<double> ShmHandoff(int rounds, size_t bytes) {
     }
     _exit(0);
   }
+  ConsumerPin pin(where.consumer);
   std::vector<double> lat;
   std::vector<float> out(bytes / 4);  // the caller's buffer
   for (uint32_t i = 1; i <= static_cast<uint32_t>(rounds); ++i) {
@@ -436,20 +489,33 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   bulk.title = "IPC (c): 64 x 384 floats (98304 bytes) handed to another process, into the caller's buffer";
   bulk.columns = {"path", "n", "p50 us", "p99 us", "note"};
   const size_t bytes = 64 * 384 * 4;
-  const auto shm_h = ShmHandoff(2000 * r, bytes);
-  const auto sock_h = SocketHandoff(2000 * r, bytes);
-  bulk.rows.push_back(Row("shared memory + futex (lamd's path)", shm_h,
-                          "producer writes the arena once; consumer memcpy arena -> caller's buffer"));
-  bulk.rows.push_back(Row("Unix socket", sock_h,
-                          "producer writes a local buffer, send(); consumer recv() into caller's buffer"));
-  bulk.notes.push_back("socket / shm p50 = " + Fixed(Pct(sock_h, 0.5) / std::max(0.001, Pct(shm_h, 0.5)), 2) + "x");
+  const Placement cross = CrossCore();
+  const auto shm_h = ShmHandoff(2000 * r, bytes, cross);
+  const auto sock_h = SocketHandoff(2000 * r, bytes, cross);
+  const auto shm_free = ShmHandoff(2000 * r, bytes, {});
+  const auto sock_free = SocketHandoff(2000 * r, bytes, {});
+  const std::string where = cross.producer >= 0 ? "producer on CPU " + std::to_string(cross.producer) +
+                                                      ", consumer on CPU " + std::to_string(cross.consumer)
+                                                : "one CPU only: not pinned";
+  bulk.rows.push_back(Row("shared memory + futex (lamd's path), different cores", shm_h,
+                          "producer writes the arena once; consumer memcpy arena -> caller's buffer; " + where));
+  bulk.rows.push_back(Row("Unix socket, different cores", sock_h,
+                          "producer writes a local buffer, send(); consumer recv() into caller's buffer; " + where));
+  bulk.rows.push_back(Row("shared memory + futex, placed by the scheduler", shm_free, "as above, not pinned"));
+  bulk.rows.push_back(Row("Unix socket, placed by the scheduler", sock_free, "as above, not pinned"));
+  bulk.notes.push_back("socket / shm p50 = " + Fixed(Pct(sock_h, 0.5) / std::max(0.001, Pct(shm_h, 0.5)), 2) +
+                       "x on different cores; " +
+                       Fixed(Pct(sock_free, 0.5) / std::max(0.001, Pct(shm_free, 0.5)), 2) +
+                       "x placed by the scheduler");
   bulk.notes.push_back(
       "Method: one round = 8-byte request (futex wake / socket message) until the results are in the caller's "
       "buffer. Both producers write the results once per round (shm: into the shared arena; socket: into a local "
       "buffer that is then sent); both consumers end with them in the caller's buffer, as liblamclient's "
       "lam_client_embed_tokens does (one memcpy out of the arena) and as a socket client would (recv() straight "
       "into the buffer, no extra copy). Nothing is summed or otherwise read beyond that copy; the first float "
-      "carries the round number and is checked after the clock stops.");
+      "carries the round number and is checked after the clock stops. Different cores (each process pinned) is "
+      "lamd's intended case and stable between runs; placed by the scheduler, a wake-up often lands on the "
+      "producer's core, where the bytes are still in its cache, so those rows swing with the machine's load.");
   out->push_back(bulk);
 
   // (d) saturation.
