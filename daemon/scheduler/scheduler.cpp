@@ -67,6 +67,8 @@ Status Scheduler::Submit(std::unique_ptr<Request>& request) {
                       std::to_string(options_.max_queued_sequences));
   }
   const int64_t now = shm::MonotonicNs();
+  lone_arrival_ = last_submit_ns_ == 0 || now - last_submit_ns_ >= options_.max_delay_us * 1000;
+  last_submit_ns_ = now;
   Request* raw = request.get();
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t len = raw->offsets[i + 1] - raw->offsets[i];
@@ -203,11 +205,13 @@ void Scheduler::WorkerLoop() {
     int64_t next_due = std::numeric_limits<int64_t>::max();
     size_t pick = buckets_.size();
     int64_t pick_oldest = std::numeric_limits<int64_t>::max();
+    // The worker is here, so nothing computes: a lone request in an empty scheduler runs now.
+    const bool lone = options_.dispatch_lone_requests && lone_arrival_ && pending_.size() == 1;
     for (size_t i = 0; i < buckets_.size(); ++i) {
       const Bucket& b = buckets_[i];
       if (b.seqs == 0) continue;
       const int64_t oldest = OldestIn(b);
-      const bool ready = stopping_ || b.tokens >= options_.token_budget ||
+      const bool ready = stopping_ || lone || b.tokens >= options_.token_budget ||
                          b.seqs >= options_.max_batch_sequences || now - oldest >= max_delay_ns;
       if (ready && oldest < pick_oldest) {
         pick = i;

@@ -3,7 +3,11 @@
 // class (bucket) and run through the engine in batches on one worker thread.
 //
 // A bucket's batch runs when it holds token_budget tokens or max_batch_sequences sequences, or
-// when its oldest sequence has waited max_delay. Batches are filled round-robin across clients,
+// when its oldest sequence has waited max_delay. With dispatch_lone_requests, a request that
+// finds the scheduler idle and empty after at least max_delay without any other arrival runs
+// at once: waiting for batch mates only pays when requests come close together, and a lone
+// request (one short-lived process embedding one sentence) should not pay the delay. Requests
+// arriving while a batch computes queue up and run together next, delay or not. Batches are filled round-robin across clients,
 // so one client's flood cannot starve another. The queue is bounded (OVERLOADED beyond
 // max_queued_sequences). A request whose deadline passes before its last sequence is computed
 // completes with DEADLINE_EXCEEDED and its queued sequences are dropped before compute.
@@ -57,6 +61,7 @@ class CompletionSink {
 
 struct Options {
   int64_t max_delay_us = 1000;           // longest a sequence waits for batch mates
+  bool dispatch_lone_requests = false;   // see the top of this file
   uint32_t token_budget = 8192;          // real tokens per batch (a longer sequence runs alone)
   uint32_t max_batch_sequences = 64;
   uint32_t max_queued_sequences = 16384;  // across all clients
@@ -153,6 +158,8 @@ class Scheduler {
   uint64_t queued_seqs_ = 0;
   bool stopping_ = false;
   bool computing_ = false;
+  int64_t last_submit_ns_ = 0;
+  bool lone_arrival_ = false;  // the latest request came after max_delay without arrivals
   Stats stats_;
   std::vector<int64_t> wait_samples_;  // ring of recent per-sequence waits (ns)
   size_t wait_next_ = 0;

@@ -2,6 +2,7 @@
 #include "server/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -58,6 +59,19 @@ Status SetUnsigned(T* field, const std::string& key, const std::string& value, u
   return Status::Ok();
 }
 
+Status SetBool(bool* field, const std::string& key, const std::string& value) {
+  std::string v;
+  for (char ch : value) v += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (v == "true" || v == "yes" || v == "on" || v == "1") {
+    *field = true;
+  } else if (v == "false" || v == "no" || v == "off" || v == "0") {
+    *field = false;
+  } else {
+    return BadValue(key, value, "true or false");
+  }
+  return Status::Ok();
+}
+
 Status SetList(std::vector<uint32_t>* field, const std::string& key, const std::string& value) {
   field->clear();
   std::stringstream ss(value);
@@ -103,6 +117,7 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     return Status::Ok();
   }
   if (key == "max_delay_us") return SetUnsigned(&c->max_delay_us, key, value, 60'000'000);
+  if (key == "dispatch_lone_requests") return SetBool(&c->dispatch_lone_requests, key, value);
   if (key == "token_budget") return SetUnsigned(&c->token_budget, key, value, 1u << 24);
   if (key == "max_batch_sequences") return SetUnsigned(&c->max_batch_sequences, key, value, 1u << 16);
   if (key == "max_queued_sequences") return SetUnsigned(&c->max_queued_sequences, key, value, 1u << 24);
@@ -212,6 +227,8 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
                                --arch (default sm_90; no GPU needed), print times, exit
   --arch sm_XX                 GPU architecture for --precompile
   --max-delay-us N             longest a sequence waits for batch mates (default 1000)
+  --dispatch-lone-requests B   true: a request reaching an idle daemon after max-delay-us without
+                               other arrivals runs at once instead of waiting (default true)
   --token-budget N             tokens per batch (default 8192)
   --max-batch-sequences N      sequences per batch (default 64)
   --max-queued-sequences N     queue bound across clients; beyond: OVERLOADED (default 16384)

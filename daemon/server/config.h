@@ -25,6 +25,7 @@ struct Config {
   std::string arch = "sm_90";              // GPU architecture for --precompile
   // Scheduler.
   int64_t max_delay_us = 1000;
+  bool dispatch_lone_requests = true;      // see scheduler.h
   uint32_t token_budget = 8192;
   uint32_t max_batch_sequences = 64;
   uint32_t max_queued_sequences = 16384;

@@ -62,6 +62,7 @@ Status Server::Start() {
   start_ns_ = shm::MonotonicNs();
   scheduler::Options so;
   so.max_delay_us = config_.max_delay_us;
+  so.dispatch_lone_requests = config_.dispatch_lone_requests;
   so.token_budget = config_.token_budget;
   so.max_batch_sequences = config_.max_batch_sequences;
   so.max_queued_sequences = config_.max_queued_sequences;

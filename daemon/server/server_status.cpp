@@ -144,6 +144,7 @@ std::string Server::StatusJson() {
       {"wait_p99_us", ss.wait_p99_us},
       {"wait_max_us", ss.wait_max_us},
       {"max_delay_us", config_.max_delay_us},
+      {"dispatch_lone_requests", config_.dispatch_lone_requests},
       {"token_budget", config_.token_budget},
       {"max_batch_sequences", config_.max_batch_sequences},
       {"buckets", ss.buckets},

@@ -125,6 +125,37 @@ TEST(SchedulerTest, PartialBucketRunsAfterTheMaximumDelay) {
   EXPECT_EQ(engine.batch_sizes(), (std::vector<size_t>{2}));
 }
 
+TEST(SchedulerTest, LoneRequestRunsAtOnceButCloseArrivalsStillWaitForMates) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 300'000;  // 0.3 s
+  o.dispatch_lone_requests = true;
+  Scheduler s(&engine, o, &sink);
+  auto t0 = std::chrono::steady_clock::now();
+  auto a = MakeRequest(1, 1, {4, 4});
+  ASSERT_TRUE(s.Submit(a).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms) << "a lone request waited for mates";
+  // Two requests right after it arrive close together: they wait and run as one batch.
+  t0 = std::chrono::steady_clock::now();
+  auto b = MakeRequest(2, 2, {4});
+  auto c = MakeRequest(3, 3, {4});
+  ASSERT_TRUE(s.Submit(b).ok());
+  ASSERT_TRUE(s.Submit(c).ok());
+  ASSERT_TRUE(sink.WaitFor(3));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
+  EXPECT_EQ(engine.batch_sizes(), (std::vector<size_t>{2, 2}));
+  // After a quiet spell longer than the delay, a request is lone again.
+  std::this_thread::sleep_for(350ms);
+  t0 = std::chrono::steady_clock::now();
+  auto d = MakeRequest(1, 4, {4});
+  ASSERT_TRUE(s.Submit(d).ok());
+  ASSERT_TRUE(sink.WaitFor(4));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms);
+  for (auto& r : sink.Take()) ExpectMatchesReference(engine, *r);
+}
+
 TEST(SchedulerTest, SequencesAreGroupedByLengthClass) {
   FakeEngine engine;
   CollectingSink sink;

@@ -23,6 +23,7 @@ TEST(ServerConfigTest, DefaultsWork) {
   EXPECT_EQ(c.backend, "auto");
   EXPECT_EQ(c.polling_us, 0u);
   EXPECT_EQ(c.idle_spin_us, 50u);
+  EXPECT_TRUE(c.dispatch_lone_requests);
   EXPECT_EQ(c.allow_group, "lam");
 }
 
@@ -72,6 +73,12 @@ TEST(ServerConfigTest, TheShippedDefaultConfigParses) {
   EXPECT_TRUE(ApplyConfigKey(&c, "idle-spin-us", "0").ok());
   EXPECT_EQ(c.idle_spin_us, 0u);
   EXPECT_EQ(ApplyConfigKey(&c, "idle_spin_us", "2000000").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_TRUE(c.dispatch_lone_requests);
+  EXPECT_TRUE(ApplyConfigKey(&c, "dispatch-lone-requests", "Off").ok());
+  EXPECT_FALSE(c.dispatch_lone_requests);
+  EXPECT_TRUE(ApplyConfigKey(&c, "dispatch_lone_requests", "yes").ok());
+  EXPECT_TRUE(c.dispatch_lone_requests);
+  EXPECT_EQ(ApplyConfigKey(&c, "dispatch_lone_requests", "maybe").code(), LAM_STATUS_INVALID_ARG);
 }
 
 TEST(ServerConfigTest, HelpAndVersionAreRecognised) {
