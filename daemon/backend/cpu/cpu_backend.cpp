@@ -426,7 +426,7 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
   exe->failed.store(false);
   exe->error = Status();
 
-  threads_->Execute([&] {
+  auto body = [&](PairTeam* team) {
     // Embeddings; the zero rows of R32/R64T stay x = 0.
     const bool serial = exe->rows <= kSerialRows;
     ForRange(serial, exe->rows, 16, [&](size_t begin, size_t end) {
@@ -442,7 +442,7 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
       }
     });
     for (size_t l = 0; l < layers_.size() && !exe->failed.load(); ++l) {
-      Status st = RunLayer(*exe, static_cast<int>(l));
+      Status st = RunLayer(*exe, static_cast<int>(l), team);
       if (!st.ok()) exe->Fail(std::move(st));
     }
     if (exe->failed.load()) return;
@@ -452,12 +452,20 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
         PoolRows(exe->x.get() + static_cast<size_t>(p.row0) * kDm, p.len, out + b * kDm);
       }
     });
+  };
+  threads_->Execute([&] {
+    if (exe->rows <= kSerialRows && split_ready_) {
+      PairTeam team;
+      team.Run([&] { body(&team); });
+    } else {
+      body(nullptr);
+    }
   });
   if (exe->failed.load()) return exe->error;
   return Status::Ok();
 }
 
-Status CpuBackend::RunLayer(Exe& exe, int layer) {
+Status CpuBackend::RunLayer(Exe& exe, int layer, PairTeam* team) {
   const LayerPack& lp = layers_[static_cast<size_t>(layer)];
   const engine::LamLayerWeights& L = *lp.src;
   const Variant variant = w_.config.variant;
@@ -465,9 +473,20 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   const bool profile = profiling_.load(std::memory_order_relaxed);
   // Small batches: GEMM column halves and the per-row / per-head work on two threads when the
   // backend splits columns, otherwise everything inline on the calling thread.
-  const bool split = exe.rows <= kSerialRows && split_ready_;
+  const bool split = team != nullptr;
   const bool serial = exe.rows <= kSerialRows && !split;
   const float eps = w_.config.layer_norm_eps;
+  // f(begin, end) over [0, n): the team's items of `grain` indices, or ForRange.
+  auto par = [&](size_t n, size_t grain, const auto& f) {
+    if (team != nullptr) {
+      team->ForEach(static_cast<int>((n + grain - 1) / grain), [&](int item) {
+        const size_t b = static_cast<size_t>(item) * grain;
+        f(b, std::min(n, b + grain));
+      });
+    } else {
+      ForRange(serial, n, grain, f);
+    }
+  };
 
   // Layer-level zero rows (section 8b.3) are re-materialised as x = 0 before every layer.
   if (recurrent && layer > 0) {
@@ -494,7 +513,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   };
   // GEMM i of the layer over all tiles, column half h per task, into dst[rows, ld].
   auto split_gemm = [&](int i, const float* src, size_t src_ld, float* dst, size_t ld) {
-    ForHalves([&](int h) {
+    team->ForEach(2, [&](int h) {
       auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
       const SplitGemm& sg = split_[i];
       for (size_t tile = 0; tile < exe.ntiles; ++tile) {
@@ -512,7 +531,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   if (split) {
     split_gemm(0, exe.x.get(), kDm, exe.z.get(), kZCols);
   } else {
-    ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+    par(exe.ntiles, 1, [&](size_t begin, size_t end) {
       auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
       for (size_t tile = begin; tile < end; ++tile) {
         int kind;
@@ -525,7 +544,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   if (exe.failed.load()) return Status::Ok();
 
   // 2. Front end per token; conv taps never leave the sequence's own rows.
-  ForRange(serial, exe.rows, 8, [&](size_t begin, size_t end) {
+  par(exe.rows, 8, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       const auto& p = exe.seqs[exe.SeqOfRow(i)];
       const int t = static_cast<int>(i) - p.row0;
@@ -546,7 +565,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
   auto srow = [&](int r) { return s + static_cast<size_t>(r) * kSCols; };
   auto drow = [&](float* base, int r) { return base + static_cast<size_t>(r) * kDm; };
   if (!recurrent) {
-    ForRange(serial, exe.nchunks * kHeads, 1, [&](size_t begin, size_t end) {
+    par(exe.nchunks * kHeads, 1, [&](size_t begin, size_t end) {
       for (size_t task = begin; task < end; ++task) {
         const auto& ch = exe.chunks[task / kHeads];
         const int h = static_cast<int>(task % kHeads);
@@ -560,7 +579,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
     float* u = exe.u.get();
     float* wk = exe.wk.get();
     // Phase 1: per (chunk, head) u = T v, w = T k^beta and psi; R64T single chunks scan instead.
-    ForRange(serial, exe.nchunks * kHeads, 1, [&](size_t begin, size_t end) {
+    par(exe.nchunks * kHeads, 1, [&](size_t begin, size_t end) {
       for (size_t task = begin; task < end; ++task) {
         const auto& ch = exe.chunks[task / kHeads];
         const int h = static_cast<int>(task % kHeads);
@@ -581,7 +600,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
       exe.cross[c] = static_cast<float>(0.05 + 0.1 * (sum / kHeads));
     }
     // Phase 2: sequential states per (sequence, head).
-    ForRange(serial, exe.nseq * kHeads, 1, [&](size_t begin, size_t end) {
+    par(exe.nseq * kHeads, 1, [&](size_t begin, size_t end) {
       for (size_t task = begin; task < end; ++task) {
         const auto& p = exe.seqs[task / kHeads];
         const int h = static_cast<int>(task % kHeads);
@@ -619,7 +638,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer) {
     }
     return Status::Ok();
   }
-  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+  par(exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
     for (size_t tile = begin; tile < end; ++tile) {
       int kind;

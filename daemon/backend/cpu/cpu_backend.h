@@ -66,7 +66,8 @@ class CpuBackend final : public backend::Backend {
   class Exe;
   CpuBackend(const engine::ModelWeights& weights, int threads);
   Status Init();
-  Status RunLayer(Exe& exe, int layer);
+  // team: the two-thread team of a small batch whose GEMMs run as column halves, else null.
+  Status RunLayer(Exe& exe, int layer, PairTeam* team);
 
   const engine::ModelWeights& w_;
   std::unique_ptr<CpuThreads> threads_;

@@ -269,7 +269,7 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
   exe->failed.store(false);
   exe->error = Status();
 
-  threads_->Execute([&] {
+  auto body = [&](PairTeam* team) {
     const bool serial = exe->rows <= kSerialRows;
     // Embeddings: word + position row t + token type 0, LayerNorm.
     ForRange(serial, exe->rows, 16, [&](size_t begin, size_t end) {
@@ -280,7 +280,7 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
         EmbedRow(w_, exe->batch[b].ids[t], t, p.len, exe->x.get() + i * kDm);
       }
     });
-    for (size_t l = 0; l < layers_.size() && !exe->failed.load(); ++l) RunLayer(*exe, l);
+    for (size_t l = 0; l < layers_.size() && !exe->failed.load(); ++l) RunLayer(*exe, l, team);
     if (exe->failed.load()) return;
     // Mean over the sequence's own tokens (the attention mask), then L2 normalisation.
     ForRange(serial, exe->nseq, 1, [&](size_t begin, size_t end) {
@@ -289,19 +289,38 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
         PoolRows(exe->x.get() + static_cast<size_t>(p.row0) * kDm, p.len, out + b * kDm);
       }
     });
+  };
+  threads_->Execute([&] {
+    if (exe->rows <= kSerialRows && split_ready_) {
+      PairTeam team;
+      team.Run([&] { body(&team); });
+    } else {
+      body(nullptr);
+    }
   });
   if (exe->failed.load()) return exe->error;
   return Status::Ok();
 }
 
-void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
+void CpuBertBackend::RunLayer(Exe& exe, size_t layer, PairTeam* team) {
   const LayerPack& lp = layers_[layer];
   const engine::BertLayerWeights& L = *lp.src;
   // Small batches: GEMM column halves and the per-head attention on two threads when the
   // backend splits columns, otherwise everything inline on the calling thread.
-  const bool split = exe.rows <= kSerialRows && split_ready_;
+  const bool split = team != nullptr;
   const bool serial = exe.rows <= kSerialRows && !split;
   const float eps = w_.config.layer_norm_eps;
+  // f(begin, end) over [0, n): the team's items of `grain` indices, or ForRange.
+  auto par = [&](size_t n, size_t grain, const auto& f) {
+    if (team != nullptr) {
+      team->ForEach(static_cast<int>((n + grain - 1) / grain), [&](int item) {
+        const size_t b = static_cast<size_t>(item) * grain;
+        f(b, std::min(n, b + grain));
+      });
+    } else {
+      ForRange(serial, n, grain, f);
+    }
+  };
   auto gemm = [&](GemmSlot& gs, const GemmPrimitive& prim, const float* src, const dnnl::memory& wts,
                   const dnnl::memory& bias, float* dst) {
     Status st = gs.Execute(prim, src, wts, &bias, dst);
@@ -309,7 +328,7 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
   };
   // GEMM i of the layer over all tiles, column half h per task, into dst[rows, ld].
   auto split_gemm = [&](int i, const float* src, size_t src_ld, float* dst, size_t ld) {
-    ForHalves([&](int h) {
+    team->ForEach(2, [&](int h) {
       auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
       const SplitGemm& sg = split_[i];
       for (size_t tile = 0; tile < exe.ntiles; ++tile) {
@@ -327,7 +346,7 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
   if (split) {
     split_gemm(0, exe.x.get(), kDm, exe.qkv.get(), kQkv);
   } else {
-    ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+    par(exe.ntiles, 1, [&](size_t begin, size_t end) {
       auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
       for (size_t tile = begin; tile < end; ++tile) {
         int kind;
@@ -340,7 +359,7 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
   if (exe.failed.load()) return;
 
   // 2. Softmax attention per (sequence, head) over the sequence's own rows.
-  ForRange(serial, exe.nseq * kHeads, 1, [&](size_t begin, size_t end) {
+  par(exe.nseq * kHeads, 1, [&](size_t begin, size_t end) {
     float* scratch = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())].attn.get();
     for (size_t task = begin; task < end; ++task) {
       const auto& p = exe.seqs[task / kHeads];
@@ -372,7 +391,7 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer) {
     }
     return;
   }
-  ForRange(serial, exe.ntiles, 1, [&](size_t begin, size_t end) {
+  par(exe.ntiles, 1, [&](size_t begin, size_t end) {
     auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
     for (size_t tile = begin; tile < end; ++tile) {
       int kind;

@@ -47,7 +47,8 @@ class CpuBertBackend final : public backend::Backend {
   class Exe;
   CpuBertBackend(const engine::ModelWeights& weights, int threads);
   Status Init();
-  void RunLayer(Exe& exe, size_t layer);
+  // team: the two-thread team of a small batch whose GEMMs run as column halves, else null.
+  void RunLayer(Exe& exe, size_t layer, PairTeam* team);
 
   const engine::ModelWeights& w_;
   std::unique_ptr<CpuThreads> threads_;

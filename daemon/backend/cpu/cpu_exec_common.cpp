@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <immintrin.h>
 #include <random>
 #include <string>
 #include <utility>
@@ -238,6 +239,69 @@ size_t SplitPartFloats(const SplitGemm (&split)[4]) {
 void ScatterColumns(const float* part, int cols, size_t rows, float* dst, size_t ld, int col0) {
   for (size_t r = 0; r < rows; ++r) {
     std::memcpy(dst + r * ld + col0, part + r * static_cast<size_t>(cols), static_cast<size_t>(cols) * sizeof(float));
+  }
+}
+
+namespace {
+
+// Spin briefly, then give the core away: another process may need it to run our partner.
+void Backoff(int* spins) {
+  if (++*spins < 4096) {
+    _mm_pause();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace
+
+void PairTeam::Publish(int n, Call call, const void* ctx) {
+  if (n <= 0) return;
+  // The previous phase is complete (every claimed item done), so nobody reads these now.
+  call_.store(call, std::memory_order_relaxed);
+  ctx_.store(ctx, std::memory_order_relaxed);
+  count_.store(n, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t phase = (word_.load(std::memory_order_relaxed) >> 32) + 1;
+  const uint64_t word = Word(phase, 0);
+  word_.store(word, std::memory_order_release);
+  Work(word);
+  int spins = 0;
+  while (done_.load(std::memory_order_acquire) < n) Backoff(&spins);
+}
+
+void PairTeam::Work(uint64_t word) {
+  // A claim is a CAS on (phase, next): it fails once the caller has moved on to a later phase,
+  // and the caller only does so after every item of this phase is done, so call/ctx/count read
+  // before a successful claim still belong to this phase.
+  const Call call = call_.load(std::memory_order_relaxed);
+  const void* ctx = ctx_.load(std::memory_order_relaxed);
+  const int n = count_.load(std::memory_order_relaxed);
+  const uint64_t phase = word >> 32;
+  while ((word >> 32) == phase && static_cast<int>(word & 0xffffffffu) < n) {
+    // On failure `word` is reloaded; a later phase ends the loop (its parameters are re-read).
+    if (word_.compare_exchange_weak(word, word + 1, std::memory_order_acquire, std::memory_order_acquire)) {
+      call(ctx, static_cast<int>(word & 0xffffffffu));
+      done_.fetch_add(1, std::memory_order_release);
+      word += 1;
+    }
+  }
+}
+
+void PairTeam::Help() {
+  // Run on the caller's own thread (no worker took it): nothing to help with.
+  if (std::this_thread::get_id() == caller_) return;
+  uint64_t seen = word_.load(std::memory_order_acquire) & ~uint64_t{0xffffffffu};
+  int spins = 0;
+  while (!stop_.load(std::memory_order_acquire)) {
+    const uint64_t word = word_.load(std::memory_order_acquire);
+    if ((word & ~uint64_t{0xffffffffu}) != seen || static_cast<int>(word & 0xffffffffu) < count_.load(std::memory_order_relaxed)) {
+      seen = word & ~uint64_t{0xffffffffu};
+      Work(word);
+      spins = 0;
+    } else {
+      Backoff(&spins);
+    }
   }
 }
 

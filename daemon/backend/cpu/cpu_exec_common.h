@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "backend/backend.h"
@@ -168,16 +169,60 @@ size_t SplitPartFloats(const SplitGemm (&split)[4]);
 // of a row-major matrix with `ld` columns.
 void ScatterColumns(const float* part, int cols, size_t rows, float* dst, size_t ld, int col0);
 
-// Runs f(0) and f(1) as two tasks of the current arena (two threads when one is free; the halves
-// never wait on each other, so running both on one thread is correct too).
-template <typename F>
-void ForHalves(const F& f) {
-  tbb::parallel_for(
-      tbb::blocked_range<int>(0, 2, 1),
-      [&](const tbb::blocked_range<int>& r) {
-        for (int h = r.begin(); h < r.end(); ++h) f(h);
-      },
-      tbb::simple_partitioner());
-}
+// The calling thread plus (when one is free) one arena worker, working through the phases of a
+// small-batch run together. A oneTBB fork-join per phase is too slow here: a phase lasts tens to
+// hundreds of microseconds, about what a sleeping worker needs to wake up, so the caller would
+// mostly run both halves itself. Instead one worker joins for the whole run and spins between
+// phases.
+//
+// Never blocks on the worker: items are claimed atomically, the caller claims whatever is left
+// and waits only for items a running thread has claimed. If no worker joins, or it joins late,
+// the caller does the work alone. Which thread runs an item never changes what it computes.
+class PairTeam {
+ public:
+  // Runs body() on the calling thread, which must be inside the arena; ForEach calls made by
+  // body share their items with the helper.
+  template <typename Body>
+  void Run(const Body& body) {
+    caller_ = std::this_thread::get_id();
+    stop_.store(false, std::memory_order_relaxed);
+    tbb::parallel_for(
+        tbb::blocked_range<int>(0, 2, 1),
+        [&](const tbb::blocked_range<int>& r) {
+          for (int i = r.begin(); i < r.end(); ++i) {
+            if (i == 0) {
+              body();
+              stop_.store(true, std::memory_order_release);
+            } else {
+              Help();
+            }
+          }
+        },
+        tbb::simple_partitioner());
+  }
+
+  // f(i) for every i in [0, n), items spread over the team; returns when all are done.
+  template <typename F>
+  void ForEach(int n, const F& f) {
+    Publish(n, [](const void* ctx, int i) { (*static_cast<const F*>(ctx))(i); }, &f);
+  }
+
+ private:
+  using Call = void (*)(const void*, int);
+  static constexpr uint64_t Word(uint64_t phase, uint64_t next) { return phase << 32 | next; }
+
+  void Publish(int n, Call call, const void* ctx);
+  // Claims and runs items of the phase in `word` until none is left.
+  void Work(uint64_t word);
+  // The worker's side: follows the phases until the caller's body returns.
+  void Help();
+
+  std::thread::id caller_;
+  std::atomic<uint64_t> word_{0};  // (phase << 32) | next unclaimed item
+  std::atomic<int> count_{0}, done_{0};
+  std::atomic<Call> call_{nullptr};
+  std::atomic<const void*> ctx_{nullptr};
+  std::atomic<bool> stop_{false};
+};
 
 }  // namespace lam::cpu
