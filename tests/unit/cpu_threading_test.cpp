@@ -5,12 +5,14 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_exec_common.h"
 #include "engine/synthetic_model.h"
 
 namespace lam::cpu {
@@ -60,6 +62,42 @@ TEST(CpuThreadingTest, OpenMpIsSingleThreadedInsideWorkersAndNoExtraTeamsAppear)
   // helpers; an OpenMP team per worker would add concurrency x (cores - 1) threads.
   EXPECT_LE(peak.load(), before + (*backend)->concurrency() + 3) << "before " << before;
   EXPECT_EQ((*backend)->ProbeWorkerOmpThreads(), 1);
+}
+
+// The two-thread team of small batches: every item of every phase runs exactly once, its
+// writes are visible when ForEach returns, phases of any size (0, 1, 2, many) follow each other
+// without mixing, and with no worker to join (a one-thread arena) the caller does it all.
+TEST(CpuThreadingTest, PairTeamRunsEveryItemOnceAndNeverWaitsForAnAbsentWorker) {
+  for (int threads : {2, 1}) {
+    CpuThreads arena(threads);
+    constexpr int kPhases = 2000;
+    std::vector<int> hits(64);
+    std::atomic<int> other_thread_items{0};
+    long long checksum = 0, expected = 0;
+    arena.Execute([&] {
+      PairTeam team;
+      const auto caller = std::this_thread::get_id();
+      team.Run([&] {
+        for (int phase = 0; phase < kPhases; ++phase) {
+          const int n = phase % 7 == 0 ? 0 : (phase % 5 == 0 ? 1 : (phase % 3 == 0 ? 2 : 1 + phase % 64));
+          std::fill(hits.begin(), hits.end(), 0);
+          team.ForEach(n, [&](int i) {
+            ++hits[static_cast<size_t>(i)];  // each index belongs to one item: no race
+            if (std::this_thread::get_id() != caller) other_thread_items.fetch_add(1, std::memory_order_relaxed);
+          });
+          for (int i = 0; i < 64; ++i) {
+            ASSERT_EQ(hits[static_cast<size_t>(i)], i < n ? 1 : 0) << "phase " << phase << " item " << i << " of " << n;
+            checksum += hits[static_cast<size_t>(i)] * (i + 1);
+          }
+          expected += static_cast<long long>(n) * (n + 1) / 2;
+        }
+      });
+    });
+    EXPECT_EQ(checksum, expected) << threads << " threads";
+    if (threads == 1) {
+      EXPECT_EQ(other_thread_items.load(), 0);
+    }
+  }
 }
 
 }  // namespace

@@ -257,13 +257,11 @@ void Backoff(int* spins) {
 
 void PairTeam::Publish(int n, Call call, const void* ctx) {
   if (n <= 0) return;
-  // The previous phase is complete (every claimed item done), so nobody reads these now.
+  // The previous phase is complete (every claimed item done), so nobody runs its items now.
   call_.store(call, std::memory_order_relaxed);
   ctx_.store(ctx, std::memory_order_relaxed);
-  count_.store(n, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
-  const uint64_t phase = (word_.load(std::memory_order_relaxed) >> 32) + 1;
-  const uint64_t word = Word(phase, 0);
+  const uint64_t word = Word(PhaseOf(word_.load(std::memory_order_relaxed)) + 1, static_cast<uint64_t>(n), 0);
   word_.store(word, std::memory_order_release);
   Work(word);
   int spins = 0;
@@ -271,32 +269,28 @@ void PairTeam::Publish(int n, Call call, const void* ctx) {
 }
 
 void PairTeam::Work(uint64_t word) {
-  // A claim is a CAS on (phase, next): it fails once the caller has moved on to a later phase,
-  // and the caller only does so after every item of this phase is done, so call/ctx/count read
-  // before a successful claim still belong to this phase.
-  const Call call = call_.load(std::memory_order_relaxed);
-  const void* ctx = ctx_.load(std::memory_order_relaxed);
-  const int n = count_.load(std::memory_order_relaxed);
-  const uint64_t phase = word >> 32;
-  while ((word >> 32) == phase && static_cast<int>(word & 0xffffffffu) < n) {
-    // On failure `word` is reloaded; a later phase ends the loop (its parameters are re-read).
+  // A claim is a CAS on the whole word, which carries the phase and its item count: it fails
+  // once the caller has published a later phase, and the caller publishes only after every item
+  // of this phase is done, so call/ctx read after a successful claim belong to this phase.
+  while (NextOf(word) < CountOf(word)) {
     if (word_.compare_exchange_weak(word, word + 1, std::memory_order_acquire, std::memory_order_acquire)) {
-      call(ctx, static_cast<int>(word & 0xffffffffu));
+      const Call call = call_.load(std::memory_order_relaxed);
+      const void* ctx = ctx_.load(std::memory_order_relaxed);
+      call(ctx, static_cast<int>(NextOf(word)));
       done_.fetch_add(1, std::memory_order_release);
       word += 1;
     }
+    // On failure `word` holds the current value, possibly of a later phase: claim from that.
   }
 }
 
 void PairTeam::Help() {
   // Run on the caller's own thread (no worker took it): nothing to help with.
   if (std::this_thread::get_id() == caller_) return;
-  uint64_t seen = word_.load(std::memory_order_acquire) & ~uint64_t{0xffffffffu};
   int spins = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     const uint64_t word = word_.load(std::memory_order_acquire);
-    if ((word & ~uint64_t{0xffffffffu}) != seen || static_cast<int>(word & 0xffffffffu) < count_.load(std::memory_order_relaxed)) {
-      seen = word & ~uint64_t{0xffffffffu};
+    if (NextOf(word) < CountOf(word)) {
       Work(word);
       spins = 0;
     } else {

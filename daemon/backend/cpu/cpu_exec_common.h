@@ -202,6 +202,7 @@ class PairTeam {
   }
 
   // f(i) for every i in [0, n), items spread over the team; returns when all are done.
+  // n < 2^20; a run holds fewer than 2^24 phases.
   template <typename F>
   void ForEach(int n, const F& f) {
     Publish(n, [](const void* ctx, int i) { (*static_cast<const F*>(ctx))(i); }, &f);
@@ -209,7 +210,13 @@ class PairTeam {
 
  private:
   using Call = void (*)(const void*, int);
-  static constexpr uint64_t Word(uint64_t phase, uint64_t next) { return phase << 32 | next; }
+  // The shared word: phase (24 bits) | item count (20 bits) | next unclaimed item (20 bits).
+  static constexpr uint64_t Word(uint64_t phase, uint64_t count, uint64_t next) {
+    return phase << 40 | count << 20 | next;
+  }
+  static constexpr uint64_t PhaseOf(uint64_t w) { return w >> 40; }
+  static constexpr uint64_t CountOf(uint64_t w) { return (w >> 20) & 0xfffff; }
+  static constexpr uint64_t NextOf(uint64_t w) { return w & 0xfffff; }
 
   void Publish(int n, Call call, const void* ctx);
   // Claims and runs items of the phase in `word` until none is left.
@@ -218,8 +225,8 @@ class PairTeam {
   void Help();
 
   std::thread::id caller_;
-  std::atomic<uint64_t> word_{0};  // (phase << 32) | next unclaimed item
-  std::atomic<int> count_{0}, done_{0};
+  std::atomic<uint64_t> word_{0};
+  std::atomic<int> done_{0};
   std::atomic<Call> call_{nullptr};
   std::atomic<const void*> ctx_{nullptr};
   std::atomic<bool> stop_{false};
