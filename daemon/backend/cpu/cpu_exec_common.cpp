@@ -246,7 +246,7 @@ namespace {
 
 // Spin briefly, then give the core away: another process may need it to run our partner.
 void Backoff(int* spins) {
-  if (++*spins < 4096) {
+  if (++*spins < 64) {
     _mm_pause();
   } else {
     std::this_thread::yield();
