@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include "backend/cpu/cpu_exec_common.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LAM_CPU_RELAX() _mm_pause()
+#else
+#define LAM_CPU_RELAX() std::this_thread::yield()
+#endif
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <immintrin.h>
 #include <random>
 #include <string>
 #include <utility>
@@ -247,7 +253,7 @@ namespace {
 // Spin briefly, then give the core away: another process may need it to run our partner.
 void Backoff(int* spins) {
   if (++*spins < 64) {
-    _mm_pause();
+    LAM_CPU_RELAX();
   } else {
     std::this_thread::yield();
   }
