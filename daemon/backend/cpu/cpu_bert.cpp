@@ -283,21 +283,9 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
     for (size_t l = 0; l < layers_.size() && !exe->failed.load(); ++l) RunLayer(*exe, l, team);
     if (exe->failed.load()) return;
     // Mean over the sequence's own tokens (the attention mask), then L2 normalisation.
-    ForRange(serial, exe->nseq, 1, [&](size_t begin, size_t end) {
-      for (size_t b = begin; b < end; ++b) {
-        const auto& p = exe->seqs[b];
-        PoolRows(exe->x.get() + static_cast<size_t>(p.row0) * kDm, p.len, out + b * kDm);
-      }
-    });
+    PoolSequences(serial, exe->seqs, exe->nseq, exe->x.get(), out);
   };
-  threads_->Execute([&] {
-    if (exe->rows <= kSerialRows && split_ready_) {
-      PairTeam team;
-      team.Run([&] { body(&team); });
-    } else {
-      body(nullptr);
-    }
-  });
+  RunInArena(*threads_, exe->rows <= kSerialRows && split_ready_, body);
   if (exe->failed.load()) return exe->error;
   return Status::Ok();
 }

@@ -19,6 +19,8 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_gemm.h"
 #include "backend/cpu/cpu_layout.h"
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_threading.h"
 #include "common/status.h"
 
 namespace lam::cpu {
@@ -231,5 +233,29 @@ class PairTeam {
   std::atomic<const void*> ctx_{nullptr};
   std::atomic<bool> stop_{false};
 };
+
+// A run's body(team) inside `threads`' arena: on a two-thread PairTeam when `pair` (a small batch
+// whose column split was verified), otherwise with team == nullptr (row tiles over the arena).
+template <typename Body>
+void RunInArena(CpuThreads& threads, bool pair, const Body& body) {
+  threads.Execute([&] {
+    if (pair) {
+      PairTeam team;
+      team.Run([&] { body(&team); });
+    } else {
+      body(nullptr);
+    }
+  });
+}
+
+// Masked mean pooling and L2 normalisation of every sequence's own rows of x into out[b * kDm].
+template <typename Plan>
+void PoolSequences(bool serial, const std::vector<Plan>& seqs, size_t nseq, const float* x, float* out) {
+  ForRange(serial, nseq, 1, [&](size_t begin, size_t end) {
+    for (size_t b = begin; b < end; ++b) {
+      PoolRows(x + static_cast<size_t>(seqs[b].row0) * kDm, seqs[b].len, out + b * kDm);
+    }
+  });
+}
 
 }  // namespace lam::cpu
