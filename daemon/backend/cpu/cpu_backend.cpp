@@ -465,16 +465,7 @@ Status CpuBackend::RunLayer(Exe& exe, int layer, PairTeam* team) {
   const bool serial = exe.rows <= kSerialRows && !split;
   const float eps = w_.config.layer_norm_eps;
   // f(begin, end) over [0, n): the team's items of `grain` indices, or ForRange.
-  auto par = [&](size_t n, size_t grain, const auto& f) {
-    if (team != nullptr) {
-      team->ForEach(static_cast<int>((n + grain - 1) / grain), [&](int item) {
-        const size_t b = static_cast<size_t>(item) * grain;
-        f(b, std::min(n, b + grain));
-      });
-    } else {
-      ForRange(serial, n, grain, f);
-    }
-  };
+  auto par = [&](size_t n, size_t grain, const auto& f) { ForItems(team, serial, n, grain, f); };
 
   // Layer-level zero rows (section 8b.3) are re-materialised as x = 0 before every layer.
   if (recurrent && layer > 0) {
@@ -501,18 +492,12 @@ Status CpuBackend::RunLayer(Exe& exe, int layer, PairTeam* team) {
   };
   // GEMM i of the layer over all tiles, column half h per task, into dst[rows, ld].
   auto split_gemm = [&](int i, const float* src, size_t src_ld, float* dst, size_t ld) {
-    team->ForEach(2, [&](int h) {
-      auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-      const SplitGemm& sg = split_[i];
-      for (size_t tile = 0; tile < exe.ntiles; ++tile) {
-        int kind;
-        const size_t r0 = exe.TileStart(tile, &kind);
-        const size_t r1 = std::min(exe.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
-        gemm(slot, slot.half[i][kind][h], sg.half[kind][h], src + r0 * src_ld, lp.half[i].w[h],
-             lp.half[i].bias(h), slot.part.get());
-        ScatterColumns(slot.part.get(), sg.cols(h), r1 - r0, dst + r0 * ld, ld, sg.col0(h));
-      }
-    });
+    const SplitGemm& sg = split_[i];
+    SplitGemmOverTiles(*team, exe, exe.slots, sg, src, src_ld, dst, ld,
+                       [&](Exe::Slot& slot, int kind, int h, const float* s, float* part) {
+                         gemm(slot, slot.half[i][kind][h], sg.half[kind][h], s, lp.half[i].w[h],
+                              lp.half[i].bias(h), part);
+                       });
   };
 
   // 1. Fused input projection: Z = X [Wq Wk Wv Wg Wbeta Wfg Wsg Wfd Wsd]^T.

@@ -9,6 +9,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -244,6 +245,38 @@ void RunInArena(CpuThreads& threads, bool pair, const Body& body) {
       team.Run([&] { body(&team); });
     } else {
       body(nullptr);
+    }
+  });
+}
+
+// f(begin, end) over [0, n) in chunks of `grain` indices: shared out as the team's items when a
+// pair team runs the batch, otherwise ForRange (inline when `serial`).
+template <typename F>
+void ForItems(PairTeam* team, bool serial, size_t n, size_t grain, const F& f) {
+  if (team != nullptr) {
+    team->ForEach(static_cast<int>((n + grain - 1) / grain), [&](int item) {
+      const size_t b = static_cast<size_t>(item) * grain;
+      f(b, std::min(n, b + grain));
+    });
+  } else {
+    ForRange(serial, n, grain, f);
+  }
+}
+
+// One GEMM of a layer as column halves over every row tile of `run`, half h on team item h:
+// half_gemm(slot, kind, h, src_tile, part) computes the dense [tile rows, sg.cols(h)] result
+// into `part` (the slot's scratch), which is then scattered into dst's columns.
+template <typename Slots, typename HalfGemm>
+void SplitGemmOverTiles(PairTeam& team, const TiledRun& run, Slots& slots, const SplitGemm& sg,
+                        const float* src, size_t src_ld, float* dst, size_t ld, const HalfGemm& half_gemm) {
+  team.ForEach(2, [&](int h) {
+    auto& slot = slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+    for (size_t tile = 0; tile < run.ntiles; ++tile) {
+      int kind;
+      const size_t r0 = run.TileStart(tile, &kind);
+      const size_t r1 = std::min(run.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
+      half_gemm(slot, kind, h, src + r0 * src_ld, slot.part.get());
+      ScatterColumns(slot.part.get(), sg.cols(h), r1 - r0, dst + r0 * ld, ld, sg.col0(h));
     }
   });
 }
