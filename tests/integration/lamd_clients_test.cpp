@@ -125,8 +125,10 @@ TEST_F(LamdClientsTest, TwoHundredKilledClientsLeaveNoFdSegmentOrMemoryBehind) {
 }
 
 TEST_F(LamdClientsTest, WaitingClientsSeeDaemonDeathWithinASecondAndReconnectAfterRestart) {
-  // A long batching delay keeps every request queued: the clients are waiting when lamd dies.
-  auto lamd = std::make_unique<LamdProcess>(socket_, std::vector<std::string>{"--max-delay-us", "60000000"});
+  // A long batching delay keeps every request queued (even the first, which would otherwise run
+  // at once as a lone request): the clients are waiting when lamd dies.
+  auto lamd = std::make_unique<LamdProcess>(
+      socket_, std::vector<std::string>{"--max-delay-us", "60000000", "--dispatch-lone-requests", "false"});
   ASSERT_TRUE(lamd->Start());
   constexpr int kClients = 4;
   std::vector<lam_client*> clients(kClients);
@@ -189,7 +191,7 @@ TEST_F(LamdClientsTest, WaitingClientsSeeDaemonDeathWithinASecondAndReconnectAft
 }
 
 TEST_F(LamdClientsTest, SigtermFinishesInFlightRequestsAndExitsZero) {
-  LamdProcess lamd(socket_, {"--max-delay-us", "300000"});
+  LamdProcess lamd(socket_, {"--max-delay-us", "300000", "--dispatch-lone-requests", "false"});
   ASSERT_TRUE(lamd.Start());
   lam_status st;
   lam_client* c = OpenClient(socket_, &st);
