@@ -38,37 +38,9 @@ shm::RecvResult RecvHelloReply(int fd, int64_t deadline_ns, shm::FrameHeader* h,
   constexpr size_t kHeader = sizeof(shm::FrameHeader);
   std::vector<char> buf(kHeader + sizeof(shm::HelloReply));
   size_t got = 0;
-  for (;;) {
-    const int64_t left = deadline_ns - shm::MonotonicNs();
-    if (left <= 0) return shm::RecvResult::kTimeout;
-    pollfd p{fd, POLLIN, 0};
-    const int pr = ::poll(&p, 1, static_cast<int>((left + 999999) / 1000000));
-    if (pr < 0 && errno != EINTR) return shm::RecvResult::kError;
-    if (pr <= 0) continue;
-    iovec iov{buf.data(), buf.size()};
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof(cbuf);
-    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return shm::RecvResult::kError;
-    }
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
-      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-      const size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < nfd; ++i) {
-        int f;
-        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-        fds->push_back(f);
-      }
-    }
-    if (n == 0) return shm::RecvResult::kEof;
-    got = static_cast<size_t>(n);
-    break;
+  if (const shm::RecvResult r = shm::RecvSome(fd, buf.data(), buf.size(), deadline_ns, fds, &got);
+      r != shm::RecvResult::kOk) {
+    return r;
   }
   if (got < kHeader) {  // a torn header: rare, read the rest the ordinary way
     const shm::RecvResult r = shm::RecvExact(fd, buf.data() + got, kHeader - got, deadline_ns, fds);

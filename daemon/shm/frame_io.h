@@ -66,11 +66,11 @@ inline bool SendFrame(int fd, uint16_t type, const void* payload, uint32_t size)
 
 enum class RecvResult { kOk, kEof, kTimeout, kError, kBadFrame };
 
-// Reads exactly `len` bytes before `deadline_ns` (monotonic; < 0 = none), collecting any
-// SCM_RIGHTS descriptors into `fds` (close-on-exec).
-inline RecvResult RecvExact(int fd, char* dst, size_t len, int64_t deadline_ns, std::vector<int>* fds) {
-  size_t got = 0;
-  while (got < len) {
+// One poll + recvmsg before `deadline_ns` (monotonic; < 0 = none): reads what has arrived, 1 to
+// `cap` bytes, into dst (*got), collecting any SCM_RIGHTS descriptors into `fds` (close-on-exec;
+// closed at once when fds is null).
+inline RecvResult RecvSome(int fd, char* dst, size_t cap, int64_t deadline_ns, std::vector<int>* fds, size_t* got) {
+  for (;;) {
     int wait_ms = -1;
     if (deadline_ns >= 0) {
       const int64_t left = deadline_ns - MonotonicNs();
@@ -84,7 +84,7 @@ inline RecvResult RecvExact(int fd, char* dst, size_t len, int64_t deadline_ns, 
       return RecvResult::kError;
     }
     if (pr == 0) continue;  // re-check the deadline
-    iovec iov{dst + got, len - got};
+    iovec iov{dst, cap};
     alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)];
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -111,7 +111,19 @@ inline RecvResult RecvExact(int fd, char* dst, size_t len, int64_t deadline_ns, 
       }
     }
     if (n == 0) return RecvResult::kEof;
-    got += static_cast<size_t>(n);
+    *got = static_cast<size_t>(n);
+    return RecvResult::kOk;
+  }
+}
+
+// Reads exactly `len` bytes (see RecvSome for the deadline and the descriptors).
+inline RecvResult RecvExact(int fd, char* dst, size_t len, int64_t deadline_ns, std::vector<int>* fds) {
+  size_t got = 0;
+  while (got < len) {
+    size_t n = 0;
+    const RecvResult r = RecvSome(fd, dst + got, len - got, deadline_ns, fds, &n);
+    if (r != RecvResult::kOk) return r;
+    got += n;
   }
   return RecvResult::kOk;
 }
