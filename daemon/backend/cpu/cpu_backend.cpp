@@ -318,30 +318,14 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
       st = CreateLayerGemmSlots(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_},
                                 {slot.in, slot.out, slot.ffn1, slot.ffn2});
       if (!st.ok()) return;
-      if (split_ready_) {
-        st = CreateSplitGemmSlots(eng_, split_, slot.half);
-        if (!st.ok()) return;
-        slot.part = Buffer(SplitPartFloats(split_));
-        if (!slot.part.ok()) {
-          st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
-          return;
-        }
-      }
-      slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
-      slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
-      if (!slot.tmp.ok() || !slot.mid.ok()) {
-        st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
-        return;
-      }
+      st = CreateTileScratch(eng_, split_, split_ready_, slot.half, &slot.part, &slot.tmp, &slot.mid);
+      if (!st.ok()) return;
     }
   });
   LAM_RETURN_IF_ERROR(st);
   StartWorkers(*threads_);
   exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_in_, g_out_, g_ffn1_, g_ffn2_}) +
-                                      (kTileRows * (kDm + kFfn)) * sizeof(float));
-  if (split_ready_) {
-    exe->bytes_ += exe->slots.size() * (SplitGemmScratchBytes(split_) + SplitPartFloats(split_) * sizeof(float));
-  }
+                                      TileScratchBytes(split_, split_ready_));
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 

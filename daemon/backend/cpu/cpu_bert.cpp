@@ -197,31 +197,18 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
       st = CreateLayerGemmSlots(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_},
                                 {slot.qkv, slot.out, slot.ffn1, slot.ffn2});
       if (!st.ok()) return;
-      if (split_ready_) {
-        st = CreateSplitGemmSlots(eng_, split_, slot.half);
-        if (!st.ok()) return;
-        slot.part = Buffer(SplitPartFloats(split_));
-        if (!slot.part.ok()) {
-          st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
-          return;
-        }
-      }
-      slot.tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
-      slot.mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
+      st = CreateTileScratch(eng_, split_, split_ready_, slot.half, &slot.part, &slot.tmp, &slot.mid);
+      if (!st.ok()) return;
       slot.attn = Buffer(attn_floats);
-      if (!slot.tmp.ok() || !slot.mid.ok() || !slot.attn.ok()) {
-        st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
+      if (!slot.attn.ok()) {
+        st = Status(LAM_STATUS_BACKEND_FAILED, "out of memory for attention scratch");
         return;
       }
     }
   });
   LAM_RETURN_IF_ERROR(st);
-  const size_t scratch = LayerGemmScratchBytes({g_qkv_, g_out_, g_ffn1_, g_ffn2_});
-  exe->bytes_ += exe->slots.size() *
-                 (scratch + (static_cast<size_t>(kTileRows) * (kDm + kFfn) + attn_floats) * sizeof(float));
-  if (split_ready_) {
-    exe->bytes_ += exe->slots.size() * (SplitGemmScratchBytes(split_) + SplitPartFloats(split_) * sizeof(float));
-  }
+  exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_qkv_, g_out_, g_ffn1_, g_ffn2_}) +
+                                      TileScratchBytes(split_, split_ready_) + attn_floats * sizeof(float));
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 

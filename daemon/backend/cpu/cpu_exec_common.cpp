@@ -236,6 +236,26 @@ size_t SplitGemmScratchBytes(const SplitGemm (&split)[4]) {
   return bytes;
 }
 
+Status CreateTileScratch(const dnnl::engine& eng, const SplitGemm (&halves)[4], bool split, SplitGemmSlots& half,
+                         Buffer* part, Buffer* tmp, Buffer* mid) {
+  if (split) {
+    LAM_RETURN_IF_ERROR(CreateSplitGemmSlots(eng, halves, half));
+    *part = Buffer(SplitPartFloats(halves));
+  }
+  *tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
+  *mid = Buffer(static_cast<size_t>(kTileRows) * kFfn);
+  if ((split && !part->ok()) || !tmp->ok() || !mid->ok()) {
+    return Status(LAM_STATUS_BACKEND_FAILED, "out of memory for tile scratch");
+  }
+  return Status::Ok();
+}
+
+size_t TileScratchBytes(const SplitGemm (&halves)[4], bool split) {
+  size_t bytes = static_cast<size_t>(kTileRows) * (kDm + kFfn) * sizeof(float);
+  if (split) bytes += SplitGemmScratchBytes(halves) + SplitPartFloats(halves) * sizeof(float);
+  return bytes;
+}
+
 size_t SplitPartFloats(const SplitGemm (&split)[4]) {
   int widest = 0;
   for (const auto& s : split) widest = std::max({widest, s.cols(0), s.cols(1)});

@@ -168,6 +168,13 @@ size_t SplitGemmScratchBytes(const SplitGemm (&split)[4]);
 // Floats of the dense half tile a thread slot needs: kTileRows x the widest half.
 size_t SplitPartFloats(const SplitGemm (&split)[4]);
 
+// The per-thread tile scratch both backends hold besides their GEMM contexts: the out-proj and
+// FFN tiles (*tmp, *mid) and, when `split` (the backend splits columns), the half contexts and
+// the dense half tile (*part). TileScratchBytes is what one slot's scratch weighs.
+Status CreateTileScratch(const dnnl::engine& eng, const SplitGemm (&halves)[4], bool split, SplitGemmSlots& half,
+                         Buffer* part, Buffer* tmp, Buffer* mid);
+size_t TileScratchBytes(const SplitGemm (&halves)[4], bool split);
+
 // Copies the first `rows` rows of a dense [*, cols] half tile into columns [col0, col0 + cols)
 // of a row-major matrix with `ld` columns.
 void ScatterColumns(const float* part, int cols, size_t rows, float* dst, size_t ld, int col0);
