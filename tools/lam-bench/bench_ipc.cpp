@@ -385,6 +385,15 @@ std::vector<double> ShmHandoff(int rounds, size_t bytes, Placement where, Consum
   return lat;
 }
 
+// The 16 ids lam-bench-ipc-client sends in its cold and load modes ([CLS] ... [SEP]).
+std::vector<int32_t> ClientIds16() {
+  std::vector<int32_t> ids(16);
+  for (int i = 0; i < 16; ++i) ids[static_cast<size_t>(i)] = 1000 + i * 7;
+  ids.front() = 101;
+  ids.back() = 102;
+  return ids;
+}
+
 std::vector<std::string> Row(const std::string& what, const std::vector<double>& us, const std::string& note) {
   return {what, std::to_string(us.size()), Fixed(Pct(us, 0.5), 1), Fixed(Pct(us, 0.99), 1), note};
 }
@@ -430,10 +439,7 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   const auto open_warm =
       ParseLatenciesUs(FinishCapture(StartCapture({client, "open", lamd.socket, std::to_string(200 * r)}), &open_rc));
   // The daemon's compute for the cold request: the same 16 ids through the in-process engine.
-  std::vector<int32_t> cold_ids(16);
-  for (int i = 0; i < 16; ++i) cold_ids[static_cast<size_t>(i)] = 1000 + i * 7;
-  cold_ids.front() = 101;
-  cold_ids.back() = 102;
+  const std::vector<int32_t> cold_ids = ClientIds16();
   std::vector<double> compute;
   {
     engine::EngineOptions eo;
@@ -450,9 +456,9 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
       }
     }
   }
-  std::string line = "[101";
-  for (int i = 1; i < 15; ++i) line += ", " + std::to_string(1000 + i * 7);
-  line += ", 102]\n";
+  std::string line;
+  for (int32_t id : cold_ids) line += (line.empty() ? "[" : ", ") + std::to_string(id);
+  line += "]\n";
   for (int i = 0; i < std::max(2, r); ++i) {
     const double us = TimeProcess({BinDir() + "/lamctl", "embed", "--model", opt.model_dir, "--backend", "cpu"}, line);
     if (us >= 0) in_process.push_back(us);
@@ -577,8 +583,7 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
     eo.backend = "cpu";
     auto eng = engine::Engine::Open(opt.model_dir, eo);
     if (eng.ok()) {
-      std::vector<int32_t> ids(16);
-      for (int i = 0; i < 16; ++i) ids[static_cast<size_t>(i)] = 1000 + i * 7;
+      const std::vector<int32_t> ids = ClientIds16();
       std::vector<engine::TokenSpan> batch(64, engine::TokenSpan{ids.data(), ids.size()});
       std::vector<float> o(64 * 384);
       (void)(*eng)->Embed(batch, o.data());
