@@ -117,7 +117,7 @@ bool DataPlane::ApplyPending(std::vector<uint64_t>* ready) {
       sink_->OnViolation(id, "daemon could not watch the doorbell");
       continue;
     }
-    if (polling_) s->header()->daemon_polling.store(1, std::memory_order_seq_cst);
+    if (polling_active()) s->header()->daemon_polling.store(1, std::memory_order_seq_cst);
     sessions_[id] = Entry{std::move(s), 0};
     ready->push_back(id);  // anything submitted before it was watched
   }
@@ -136,7 +136,8 @@ void DataPlane::Forget(uint64_t id) {
 bool DataPlane::Drain(uint64_t id, std::vector<uint64_t>* again) {
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
-  const std::shared_ptr<ClientSession> s = it->second.session;  // OnSubmission may Forget
+  // A reference: the entry stays until the Forget below, after which s is not used.
+  const std::shared_ptr<ClientSession>& s = it->second.session;
   if (s->closed.load(std::memory_order_relaxed)) return false;
   shm::SubmitDesc d;
   uint32_t budget = drain_budget_;
@@ -157,7 +158,6 @@ bool DataPlane::Drain(uint64_t id, std::vector<uint64_t>* again) {
 }
 
 void DataPlane::SetPolling(bool on) {
-  polling_ = on;
   polling_active_.store(on, std::memory_order_relaxed);
   for (auto& [id, e] : sessions_) e.session->header()->daemon_polling.store(on ? 1 : 0, std::memory_order_seq_cst);
 }
@@ -187,14 +187,14 @@ void DataPlane::Run() {
         spin = engine_idle;
       }
       if (spin) {
-        if (!polling_) SetPolling(true);
+        if (!polling_active()) SetPolling(true);
         // Spin: look at every ring again on the next pass, without a system call.
         ready.clear();
         for (const auto& [id, e] : sessions_) ready.push_back(id);
         shm::CpuRelax();
         continue;
       }
-      if (polling_) {
+      if (polling_active()) {
         SetPolling(false);
         // A client may have skipped its doorbell just before the flag dropped.
         for (const auto& [id, e] : sessions_) ready.push_back(id);
@@ -230,7 +230,7 @@ void DataPlane::Run() {
   ready.clear();
   for (const auto& [id, e] : sessions_) ready.push_back(id);
   for (uint64_t id : ready) Drain(id, &again);
-  if (polling_) SetPolling(false);
+  if (polling_active()) SetPolling(false);
   for (auto& [id, e] : sessions_) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, e.session->doorbell_fd(), nullptr);
 }
 

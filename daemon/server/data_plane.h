@@ -108,9 +108,8 @@ class DataPlane {
 
   // Data-plane thread only.
   std::unordered_map<uint64_t, Entry> sessions_;
-  bool polling_ = false;
 
-  std::atomic<bool> polling_active_{false};
+  std::atomic<bool> polling_active_{false};  // written by the data-plane thread only
   std::atomic<uint64_t> wakeups_{0};
 };
 

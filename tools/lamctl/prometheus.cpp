@@ -84,12 +84,14 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-void AddNumber(Exposition* e, const std::string& base, const std::string& help, const std::string& labels,
-               const Json& v) {
+// One sample of family `prefix + field`: a counter (named ..._total) when the field is cumulative.
+void AddNumber(Exposition* e, const std::string& prefix, const std::string& field, const std::string& help,
+               const std::string& labels, const Json& v) {
   const double x = v.is_boolean() ? (v.get<bool>() ? 1.0 : 0.0) : v.get<double>();
-  if (EndsWith(base, "_total")) {
+  const std::string base = prefix + field;
+  if (EndsWith(field, "_total")) {
     e->Add(MetricName(base), true, help, labels, x);
-  } else if (IsCounterField(base)) {
+  } else if (IsCounterField(field)) {
     e->Add(MetricName(base + "_total"), true, help, labels, x);
   } else {
     e->Add(MetricName(base), false, help, labels, x);
@@ -133,7 +135,7 @@ std::string PrometheusText(const Json& doc) {
       const std::string help = "lamctl status: " + section + "." + k;
       if (v.is_number() || v.is_boolean()) {
         // Section-level keys are unique across the document, so they keep their names.
-        AddNumber(&e, k == "uptime_in_seconds" ? "uptime_seconds" : k, help, "", v);
+        AddNumber(&e, "", k == "uptime_in_seconds" ? "uptime_seconds" : k, help, "", v);
       } else if (v.is_string()) {
         info.push_back(Label(section + "_" + k, v.get<std::string>()));
       } else if (v.is_array() && (v.empty() || !v[0].is_object())) {
@@ -153,7 +155,7 @@ std::string PrometheusText(const Json& doc) {
           if (m != nullptr) {
             e.Add(MetricName(m->family), true, help, Label(m->label, x.key()), x.value().get<double>());
           } else {
-            AddNumber(&e, k, help, Label("key", x.key()), x.value());
+            AddNumber(&e, "", k, help, Label("key", x.key()), x.value());
           }
         }
       } else if (v.is_array()) {
@@ -177,14 +179,7 @@ std::string PrometheusText(const Json& doc) {
           for (auto x = row.begin(); x != row.end(); ++x) {
             if (used.count(x.key()) != 0) continue;
             if (!x.value().is_number() && !x.value().is_boolean()) continue;
-            const std::string field = x.key();
-            const std::string base = prefix + field;
-            const double val = x.value().is_boolean() ? (x.value().get<bool>() ? 1.0 : 0.0) : x.value().get<double>();
-            if (EndsWith(field, "_total") || IsCounterField(field)) {
-              e.Add(MetricName(EndsWith(base, "_total") ? base : base + "_total"), true, help + "[]." + field, labels, val);
-            } else {
-              e.Add(MetricName(base), false, help + "[]." + field, labels, val);
-            }
+            AddNumber(&e, prefix, x.key(), help + "[]." + x.key(), labels, x.value());
           }
         }
       }
