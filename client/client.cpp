@@ -16,6 +16,7 @@
 #include "log.h"
 #include "shm/frame_io.h"
 #include "shm/futex.h"
+#include "shm/stream.h"
 
 namespace lam::client {
 namespace {
@@ -243,6 +244,7 @@ lam_status Client::ConnectLocked() {
   c->cq = shm::SpscRing<shm::CompletionDesc>(reinterpret_cast<shm::RingCtl*>(base + c->header->cq_offset),
                                              c->header->cq_entries);
   c->alloc.Reset(c->header->arena_size);
+  c->streamed_results = c->header->proto_minor >= shm::kShmMinorStreamedResults;
   ++counters_.connects;
   if (LogEnabled(LAM_LOG_INFO)) {
     Log(LAM_LOG_INFO, "connected to %s: daemon epoch %llx, client id %llu, model %.64s on %.16s, arena %llu bytes",
@@ -273,15 +275,14 @@ lam_status Client::ModelInfo(lam_model_info* out) {
   return LAM_STATUS_OK;
 }
 
-void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::CompletionDesc>* got,
-                        bool* dead) {
+void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<Popped>* got, bool* dead) {
   const bool polling = (conn->header->flags & shm::kSegmentFlagPollingMode) != 0;
   int64_t spin_until = polling ? shm::MonotonicNs() + int64_t{conn->header->poll_spin_us} * 1000 : 0;
   shm::RingCtl* ctl = conn->cq.ctl();
   uint32_t spins = 0;
   for (;;) {
-    shm::CompletionDesc d;
-    while (conn->cq.Pop(&d)) got->push_back(d);
+    Popped p;
+    while (conn->cq.Pop(&p.desc, &p.index)) got->push_back(p);
     if (conn->cq.Corrupt()) {
       *dead = true;
       return;
@@ -313,9 +314,10 @@ void Client::LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::
   }
 }
 
-void Client::ApplyCompletionsLocked(Connection* conn, const std::vector<shm::CompletionDesc>& got) {
+void Client::ApplyCompletionsLocked(Connection* conn, const std::vector<Popped>& got) {
   if (!got.empty()) conn->alive_ns = shm::MonotonicNs();
-  for (const shm::CompletionDesc& c : got) {
+  for (const Popped& p : got) {
+    const shm::CompletionDesc& c = p.desc;
     ++counters_.completed;
     counters_.queue_us += c.queue_us;
     counters_.compute_us += c.compute_us;
@@ -328,6 +330,7 @@ void Client::ApplyCompletionsLocked(Connection* conn, const std::vector<shm::Com
     auto it = tickets_.find(c.ticket);
     if (it == tickets_.end() || it->second.conn.get() != conn || it->second.done) continue;
     it->second.done = true;
+    it->second.cq_index = p.index;
     it->second.comp = c;
     it->second.comp.message[sizeof(c.message) - 1] = '\0';
     if (it->second.orphan) {
@@ -337,9 +340,58 @@ void Client::ApplyCompletionsLocked(Connection* conn, const std::vector<shm::Com
   }
 }
 
+size_t Client::OutputReady(const Ticket& t) {
+  const size_t floats = t.n_seqs * t.conn->header->embedding_dim;
+  if (!t.done || t.comp.status != LAM_STATUS_OK || !t.conn->streamed_results) return floats;
+  return shm::FloatsReady(&t.conn->header->out_progress, t.cq_index, floats);
+}
+
 void Client::FreeTicketLocked(Ticket& t) {
-  if (t.arena_off != UINT64_MAX && t.conn) t.conn->alloc.Free(t.arena_off, t.arena_bytes);
+  if (t.arena_off != UINT64_MAX && t.conn) {
+    const size_t floats = t.n_seqs * t.conn->header->embedding_dim;
+    if (!t.conn->dead && OutputReady(t) < floats) {
+      t.conn->pending_frees.push_back({t.arena_off, t.arena_bytes, t.cq_index, floats});
+    } else {
+      t.conn->alloc.Free(t.arena_off, t.arena_bytes);
+    }
+  }
   t.arena_off = UINT64_MAX;
+}
+
+void Client::SweepPendingFreesLocked(Connection* conn) {
+  auto& pending = conn->pending_frees;
+  for (size_t i = 0; i < pending.size();) {
+    const Connection::PendingFree& p = pending[i];
+    if (shm::FloatsReady(&conn->header->out_progress, p.cq_index, p.floats) < p.floats) {
+      ++i;
+      continue;
+    }
+    conn->alloc.Free(p.off, p.bytes);
+    pending[i] = pending.back();
+    pending.pop_back();
+  }
+}
+
+lam_status Client::AwaitOutputLocked(Ticket& t, float* out, int64_t deadline) {
+  const size_t floats = t.n_seqs * t.conn->header->embedding_dim;
+  const float* src = reinterpret_cast<const float*>(t.conn->arena + t.out_off);
+  if (OutputReady(t) == floats) {
+    if (out != nullptr && floats != 0) std::memcpy(out, src, floats * sizeof(float));
+    return LAM_STATUS_OK;
+  }
+  // The daemon is writing the rows right now (microseconds); spin, checking now and then that
+  // it is still alive and that the caller's time is not up.
+  bool died = false;
+  auto keep_waiting = [&] {
+    if (shm::MonotonicNs() >= deadline) return false;
+    died = !SocketAlive(t.conn.get());
+    return !died;
+  };
+  const std::atomic<uint64_t>* progress = &t.conn->header->out_progress;
+  const bool complete = out != nullptr ? shm::CopyStreamed(progress, t.cq_index, out, src, floats, keep_waiting) == floats
+                                       : shm::WaitStreamed(progress, t.cq_index, floats, keep_waiting);
+  if (complete) return LAM_STATUS_OK;
+  return died ? LAM_STATUS_DAEMON_UNAVAILABLE : LAM_STATUS_TIMEOUT;
 }
 
 // One step of progress on `conn`: either this thread becomes the leader and drains the
@@ -350,7 +402,7 @@ void Client::Pump(std::unique_lock<std::mutex>& lk, std::shared_ptr<Connection> 
   if (!leader_active_) {
     leader_active_ = true;
     lk.unlock();
-    std::vector<shm::CompletionDesc> got;
+    std::vector<Popped> got;
     bool dead = false;
     LeaderWait(conn.get(), once ? 0 : deadline, &got, &dead);
     lk.lock();
@@ -376,8 +428,23 @@ lam_status Client::WaitForRoomLocked(std::unique_lock<std::mutex>& lk, uint64_t 
       return Fail(LAM_STATUS_DAEMON_UNAVAILABLE, "lost the daemon connection while waiting for ring space");
     }
     if (conn->outstanding < conn->header->cq_entries) {
+      if (!conn->pending_frees.empty()) SweepPendingFreesLocked(conn.get());
       *off = conn->alloc.Allocate(bytes);
       if (*off != UINT64_MAX) return LAM_STATUS_OK;
+      if (conn->outstanding == 0 && !conn->pending_frees.empty()) {
+        // Room is held only by outputs the daemon is still streaming (microseconds).
+        if (shm::MonotonicNs() >= deadline) {
+          return Fail(LAM_STATUS_TIMEOUT, "timed out waiting for room in the shared-memory arena");
+        }
+        lk.unlock();
+        sched_yield();
+        lk.lock();
+        if (!SocketAlive(conn.get())) {
+          conn->dead = true;
+          if (conn_ == conn) DropConnectionLocked();
+        }
+        continue;
+      }
       if (conn->outstanding == 0) {
         return Fail(LAM_STATUS_TOO_LARGE,
                     "request needs " + std::to_string(bytes) + " arena bytes; " +
@@ -570,6 +637,21 @@ lam_status Client::Wait(lam_ticket ticket, uint32_t timeout_ms, bool poll, float
                                              std::to_string(tk.n_seqs) + " sequences");
       }
       const size_t floats = tk.n_seqs * dim;
+      if (poll && OutputReady(tk) < floats) return LAM_STATUS_PENDING;  // rows still streaming in
+      if (result != nullptr || (floats <= cap && out != nullptr)) {
+        // The rows may still be streaming in (large outputs): wait for them, copying as they come.
+        const lam_status st = AwaitOutputLocked(tk, result != nullptr ? nullptr : out, deadline);
+        if (st == LAM_STATUS_TIMEOUT) {
+          return Fail(st, "the answer's rows did not finish arriving within the timeout; the ticket stays valid");
+        }
+        if (st != LAM_STATUS_OK) {
+          tk.conn->dead = true;
+          if (conn_ == tk.conn) DropConnectionLocked();
+          FreeTicketLocked(tk);
+          tickets_.erase(it);
+          return Fail(st, "the daemon died while writing the answer's rows");
+        }
+      }
       if (result != nullptr) {
         result->embedding_dim = dim;
         result->n_sequences = tk.n_seqs;
@@ -586,7 +668,6 @@ lam_status Client::Wait(lam_ticket ticket, uint32_t timeout_ms, bool poll, float
         return Fail(LAM_STATUS_BUFFER_TOO_SMALL, "result needs " + std::to_string(floats) + " floats; capacity is " +
                                                      std::to_string(cap));
       }
-      if (floats != 0) std::memcpy(out, tk.conn->arena + tk.out_off, floats * sizeof(float));
       FreeTicketLocked(tk);
       tickets_.erase(it);
       last_error_.clear();

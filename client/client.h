@@ -34,10 +34,26 @@ struct Connection {
   shm::HelloReply hello{};
   ArenaAllocator alloc;
   uint32_t outstanding = 0;  // submitted, completion not yet taken from the ring
+  bool streamed_results = false;  // the daemon speaks shm minor >= 2 (shm/stream.h)
+  // Arena blocks released while the daemon was still streaming rows into them: freed once
+  // their completion's output is complete (never reused before, or the rows would land on the
+  // next request's payload).
+  struct PendingFree {
+    uint64_t off, bytes;
+    uint32_t cq_index;
+    size_t floats;
+  };
+  std::vector<PendingFree> pending_frees;
   bool dead = false;
   // When the daemon last showed it was alive on this connection (a completion, or a socket
   // check): a call within kAliveFreshNs of it skips the socket check (see EnsureConnectedLocked).
   int64_t alive_ns = 0;
+};
+
+// A completion and the completion-ring index it was popped at.
+struct Popped {
+  shm::CompletionDesc desc;
+  uint32_t index;
 };
 
 struct Ticket {
@@ -48,6 +64,7 @@ struct Ticket {
   size_t n_seqs = 0;
   bool done = false;
   bool orphan = false;              // abandoned by the caller; free when the answer arrives
+  uint32_t cq_index = 0;            // ring index the completion was popped at (shm/stream.h)
   shm::CompletionDesc comp{};
 };
 
@@ -79,9 +96,15 @@ class Client {
   static bool SocketAlive(Connection* c);
   // Leader: drains completions of `conn` into `got`, sleeping on the futex in short slices
   // and watching the socket. Runs without mu_.
-  void LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<shm::CompletionDesc>* got, bool* dead);
+  void LeaderWait(Connection* conn, int64_t deadline_ns, std::vector<Popped>* got, bool* dead);
   void Pump(std::unique_lock<std::mutex>& lk, std::shared_ptr<Connection> conn, int64_t deadline, bool once);
-  void ApplyCompletionsLocked(Connection* conn, const std::vector<shm::CompletionDesc>& got);
+  void ApplyCompletionsLocked(Connection* conn, const std::vector<Popped>& got);
+  // Floats of `t`'s output the daemon has written so far (all of them unless streamed).
+  static size_t OutputReady(const Ticket& t);
+  // Waits for `t`'s streamed output, copying it to `out` when non-null. OK, TIMEOUT (past
+  // `deadline`) or DAEMON_UNAVAILABLE (the daemon died mid-stream).
+  lam_status AwaitOutputLocked(Ticket& t, float* out, int64_t deadline);
+  void SweepPendingFreesLocked(Connection* conn);
   void DropConnectionLocked();
   void FreeTicketLocked(Ticket& t);
   // Pushes `d` (payload already in the arena block [off, off + needed)) and records its ticket.

@@ -296,6 +296,7 @@ void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool versi
                                          : std::clamp<uint64_t>(h.arena_bytes, 65536, config_.max_arena_bytes);
       p.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
       p.polling_us = config_.polling_us;
+      p.stream_results = h.shm_minor >= shm::kShmMinorStreamedResults;
       auto made = ClientSession::Create(p);
       if (!made.ok()) {
         st = made.status();

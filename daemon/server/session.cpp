@@ -8,12 +8,14 @@
 #include <new>
 
 #include "shm/futex.h"
+#include "shm/stream.h"
 
 namespace lam::server {
 
 Result<std::shared_ptr<ClientSession>> ClientSession::Create(const SessionParams& p) {
   std::shared_ptr<ClientSession> s(new ClientSession());
   s->id_ = p.client_id;
+  s->stream_results_ = p.stream_results;
   const shm::SegmentLayout l = shm::ComputeLayout(p.ring_entries, p.ring_entries, p.arena_bytes);
   std::string err;
   s->region_ = shm::MemfdRegion::Create("lamd-client", l.segment_size, &s->memfd_, &err);
@@ -43,6 +45,7 @@ Result<std::shared_ptr<ClientSession>> ClientSession::Create(const SessionParams
   h->embedding_dim = p.embedding_dim;
   h->poll_spin_us = p.polling_us;
   h->daemon_polling.store(0, std::memory_order_relaxed);
+  h->out_progress.store(shm::kStreamInitial, std::memory_order_relaxed);
   auto* sq_ctl = new (base + l.sq_offset) shm::RingCtl{};
   auto* cq_ctl = new (base + l.cq_offset) shm::RingCtl{};
   s->header_ = h;
@@ -68,13 +71,19 @@ bool ClientSession::TakeSubmission(shm::SubmitDesc* out) {
 
 bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, size_t n_floats,
                              bool from_scheduler) {
+  const bool stream = stream_results_ && rows != nullptr && shm::ShouldStream(n_floats);
+  std::unique_lock<std::mutex> streaming;
+  if (stream) streaming = std::unique_lock<std::mutex>(stream_mu_);
   bool pushed;
+  uint32_t index = 0;
   {
     std::lock_guard<std::mutex> lock(cq_mu_);
-    if (rows != nullptr && n_floats != 0) {
-      // Bounds were checked at admission; the arena never moves or shrinks (sealed memfd).
+    // Bounds were checked at admission; the arena never moves or shrinks (sealed memfd).
+    if (!stream && rows != nullptr && n_floats != 0) {
       std::memcpy(arena_ + c.output_offset, rows, n_floats * sizeof(float));
     }
+    index = cq_.NextIndex();
+    if (stream) shm::BeginStream(&header_->out_progress, index);
     if (from_scheduler) inflight_.fetch_sub(1, std::memory_order_seq_cst);
     pushed = cq_.Push(c);
   }
@@ -83,6 +92,10 @@ bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, si
     return false;
   }
   shm::NotifyConsumer(cq_.ctl());
+  if (stream) {
+    shm::StreamRows(&header_->out_progress, index, reinterpret_cast<float*>(arena_ + c.output_offset), rows,
+                    n_floats);
+  }
   return true;
 }
 

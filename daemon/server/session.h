@@ -27,6 +27,7 @@ struct SessionParams {
   uint64_t arena_bytes = 16ull << 20;
   uint32_t embedding_dim = 384;
   uint32_t polling_us = 0;
+  bool stream_results = false;  // the client speaks shm minor >= 2 (shm/stream.h)
 };
 
 class ClientSession {
@@ -48,7 +49,9 @@ class ClientSession {
   bool ring_corrupt() const { return sq_.Corrupt(); }
 
   // Any thread: writes `rows` (may be null) into the arena at the completion's output_offset
-  // and publishes the completion, then wakes the client. `from_scheduler` releases one
+  // and publishes the completion, then wakes the client. A large output to a client that
+  // understands it is streamed instead (shm/stream.h): published and woken first, rows written
+  // after, so that the client's wake-up overlaps the writing. `from_scheduler` releases one
   // in-flight slot. False if the completion ring was full (a client breaking the protocol).
   bool Complete(const shm::CompletionDesc& c, const float* rows, size_t n_floats, bool from_scheduler);
 
@@ -75,6 +78,8 @@ class ClientSession {
   shm::SpscRing<shm::SubmitDesc> sq_;
   shm::SpscRing<shm::CompletionDesc> cq_;
   std::mutex cq_mu_;  // daemon-internal: the loop and the worker both produce completions
+  std::mutex stream_mu_;  // one streamed completion at a time (they share out_progress)
+  bool stream_results_ = false;
   std::atomic<uint32_t> inflight_{0};
 };
 

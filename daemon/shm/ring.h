@@ -40,6 +40,9 @@ class SpscRing {
     return used > entries_ ? 0 : entries_ - used;
   }
 
+  // Producer: the free-running index the next Push will publish at.
+  uint32_t NextIndex() const { return ctl_->tail.load(std::memory_order_relaxed); }
+
   // Producer: copies `s` into the next slot and publishes it. False if the ring is full.
   bool Push(const Slot& s) {
     if (FreeSlots() == 0) return false;
@@ -49,9 +52,10 @@ class SpscRing {
     return true;
   }
 
-  // Consumer: copies the oldest slot into `*out` and frees it. False if the ring is empty.
-  // A tail more than `entries` ahead of head is reported through Corrupt() and reads nothing.
-  bool Pop(Slot* out) {
+  // Consumer: copies the oldest slot into `*out` and frees it; `index` (optional) gets the slot's
+  // free-running index. False if the ring is empty. A tail more than `entries` ahead of head is
+  // reported through Corrupt() and reads nothing.
+  bool Pop(Slot* out, uint32_t* index = nullptr) {
     const uint32_t head = ctl_->head.load(std::memory_order_relaxed);
     const uint32_t tail = ctl_->tail.load(std::memory_order_acquire);
     const uint32_t avail = tail - head;
@@ -61,6 +65,7 @@ class SpscRing {
       return false;
     }
     std::memcpy(out, static_cast<const void*>(&slots_[head & mask_]), sizeof(Slot));
+    if (index != nullptr) *index = head;
     ctl_->head.store(head + 1, std::memory_order_release);
     return true;
   }

@@ -20,6 +20,12 @@
 // model's max_tokens) and the request then runs exactly as kOpEmbedTokens. A client must check
 // SegmentHeader::proto_minor >= 1 before sending it; a minor-0 daemon answers MALFORMED_REQUEST.
 //
+// Minor 2 appends streamed results (shm/stream.h): to a client whose hello says shm_minor >= 2
+// the daemon may push the completion of a large output before its rows are written and then
+// write them, publishing progress in SegmentHeader::out_progress; such a client reads a
+// completion's rows only as far as that word allows. A client must check proto_minor >= 2 in the
+// segment before honouring the word (an older daemon never writes it).
+//
 // A request: the client writes token ids (int32, all sequences back to back) and the
 // sequence lengths (uint32) into the arena, reserves n_seqs * embedding_dim floats of output
 // in the arena, pushes a SubmitDesc and rings the doorbell (writes 1 to the eventfd) unless
@@ -47,8 +53,9 @@ namespace lam::shm {
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534d414cULL;  // "LAMSHM1\0" little-endian
 inline constexpr uint16_t kShmProtoMajor = 1;
-inline constexpr uint16_t kShmProtoMinor = 1;
+inline constexpr uint16_t kShmProtoMinor = 2;
 inline constexpr uint16_t kShmMinorEmbedText = 1;  // first minor with kOpEmbedText
+inline constexpr uint16_t kShmMinorStreamedResults = 2;  // first minor with out_progress
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment flags (SegmentHeader::flags).
@@ -86,7 +93,11 @@ struct SegmentHeader {
   // Written by the daemon while it is spinning on the rings (polling mode): the client may skip
   // the doorbell. Checked with seq_cst after publishing a submission.
   alignas(kCacheLine) std::atomic<uint32_t> daemon_polling;
-  uint8_t reserved1[kCacheLine - 4];
+  uint32_t reserved1;
+  // Minor 2: progress of the streamed completion (shm/stream.h). Written only by the daemon;
+  // it shares the line with daemon_polling (both daemon-written, client-read).
+  std::atomic<uint64_t> out_progress;
+  uint8_t reserved2[kCacheLine - 16];
 };
 
 // Producer/consumer indices of one ring, each on its own cache line (no false sharing).
@@ -139,6 +150,8 @@ static_assert(offsetof(SegmentHeader, segment_size) == 32);
 static_assert(offsetof(SegmentHeader, sq_offset) == 56);
 static_assert(offsetof(SegmentHeader, sq_entries) == 88);
 static_assert(offsetof(SegmentHeader, daemon_polling) == 128);
+static_assert(offsetof(SegmentHeader, out_progress) == 136);
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "out_progress must be a plain 64-bit atomic");
 static_assert(sizeof(RingCtl) == 192);
 static_assert(offsetof(RingCtl, head) == 64 && offsetof(RingCtl, wake) == 128);
 static_assert(offsetof(RingCtl, waiters) == 132);

@@ -152,6 +152,7 @@ TEST(AbiLayoutTest, SharedMemoryStructsHaveTheProtocolLayout) {
       {"SegmentHeader.embedding_dim", {offsetof(SegmentHeader, embedding_dim), 96}},
       {"SegmentHeader.poll_spin_us", {offsetof(SegmentHeader, poll_spin_us), 100}},
       {"SegmentHeader.daemon_polling", {offsetof(SegmentHeader, daemon_polling), 128}},
+      {"SegmentHeader.out_progress", {offsetof(SegmentHeader, out_progress), 136}},
       {"RingCtl", {sizeof(RingCtl), 192}},
       {"RingCtl.tail", {offsetof(RingCtl, tail), 0}},
       {"RingCtl.head", {offsetof(RingCtl, head), 64}},

@@ -20,6 +20,7 @@
 #include "integration/support/lamd_harness.h"
 #include "shm/frame_io.h"
 #include "integration/support/reference_pool.h"
+#include "shm/stream.h"
 
 namespace lam::itest {
 namespace {
@@ -275,6 +276,77 @@ TEST_F(LamdClientsTest, PollingModeServesBitwiseAndDoorbellsWakeTheDaemonAfterTh
       EXPECT_EQ(std::memcmp(out.data(), want.data(), want.size() * sizeof(float)), 0) << "round " << round;
     }
     EXPECT_EQ(Api().ping(c, 5000), LAM_STATUS_OK);
+  }
+  Api().client_close(c);
+  EXPECT_EQ(lamd.Stop(), 0);
+}
+
+// A 64-sequence answer is large enough to be streamed (the daemon wakes the client first and
+// writes the rows after, shm/stream.h). Every way of taking a result must still end with the
+// engine's bits, and an abandoned streamed answer must not have its arena block reused while
+// the daemon may still be writing it.
+TEST_F(LamdClientsTest, StreamedLargeResultsReachEveryApiBitwise) {
+  const std::string pool = Pool(64, 16);
+  LamdProcess lamd(socket_);
+  ASSERT_TRUE(lamd.Start());
+  lam_status st;
+  // Room for one such request at a time (~100 KiB): each request reuses the previous block.
+  lam_client* c = OpenClient(socket_, &st, 160u << 10);
+  ASSERT_NE(c, nullptr);
+  const size_t n = pool_.seqs.size();
+  const size_t floats = n * pool_.dim;
+  ASSERT_TRUE(shm::ShouldStream(floats)) << "the test must exercise the streamed path";
+  std::vector<int32_t> ids;
+  std::vector<uint32_t> lengths;
+  std::vector<float> want;
+  for (size_t i = 0; i < n; ++i) {
+    ids.insert(ids.end(), pool_.seqs[i].begin(), pool_.seqs[i].end());
+    lengths.push_back(static_cast<uint32_t>(pool_.seqs[i].size()));
+    want.insert(want.end(), pool_.embeddings[i].begin(), pool_.embeddings[i].end());
+  }
+  lam_embed_tokens_request req = LAM_EMBED_TOKENS_REQUEST_INIT;
+  req.token_ids = ids.data();
+  req.lengths = lengths.data();
+  req.n_sequences = n;
+  req.timeout_ms = 60000;
+  auto same = [&](const float* got) { return std::memcmp(got, want.data(), floats * sizeof(float)) == 0; };
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    std::vector<float> out(floats, -1.0f);
+    size_t count = 0;
+    ASSERT_EQ(Api().embed_tokens(c, &req, out.data(), out.size(), &count), LAM_STATUS_OK) << Api().client_last_error(c);
+    EXPECT_EQ(count, floats);
+    EXPECT_TRUE(same(out.data())) << "copy-out";
+
+    lam_result res = LAM_RESULT_INIT;
+    ASSERT_EQ(Api().embed_tokens_result(c, &req, &res), LAM_STATUS_OK) << Api().client_last_error(c);
+    ASSERT_EQ(res.n_sequences, n);
+    EXPECT_TRUE(same(res.data)) << "zero-copy";
+    Api().result_release(c, &res);
+
+    lam_ticket t = 0;
+    std::fill(out.begin(), out.end(), -1.0f);
+    ASSERT_EQ(Api().submit_tokens(c, &req, &t), LAM_STATUS_OK);
+    ASSERT_EQ(Api().wait(c, t, 60000, out.data(), out.size(), &count), LAM_STATUS_OK) << Api().client_last_error(c);
+    EXPECT_TRUE(same(out.data())) << "submit + wait";
+
+    std::fill(out.begin(), out.end(), -1.0f);
+    ASSERT_EQ(Api().submit_tokens(c, &req, &t), LAM_STATUS_OK);
+    lam_status ps;
+    const auto until = Clock::now() + 60s;
+    while ((ps = Api().poll(c, t, out.data(), out.size(), &count)) == LAM_STATUS_PENDING && Clock::now() < until) {
+      std::this_thread::yield();
+    }
+    ASSERT_EQ(ps, LAM_STATUS_OK) << Api().client_last_error(c);
+    EXPECT_TRUE(same(out.data())) << "submit + poll";
+
+    // Abandon one streamed answer, then ask again at once: the new request must not land in
+    // the block the daemon may still be streaming the abandoned rows into.
+    ASSERT_EQ(Api().submit_tokens(c, &req, &t), LAM_STATUS_OK);
+    ASSERT_EQ(Api().cancel(c, t), LAM_STATUS_OK);
+    std::fill(out.begin(), out.end(), -1.0f);
+    ASSERT_EQ(Api().embed_tokens(c, &req, out.data(), out.size(), &count), LAM_STATUS_OK) << Api().client_last_error(c);
+    EXPECT_TRUE(same(out.data())) << "after a cancelled streamed answer";
   }
   Api().client_close(c);
   EXPECT_EQ(lamd.Stop(), 0);

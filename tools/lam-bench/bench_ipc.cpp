@@ -32,6 +32,7 @@
 #include "engine/engine.h"
 #include "shm/frame_io.h"
 #include "shm/futex.h"
+#include "shm/stream.h"
 
 extern char** environ;
 
@@ -212,8 +213,8 @@ std::vector<double> SocketEcho(int rounds) {
 //   producer (the daemon): writes the results once; over shared memory into the arena, over a
 //     socket into its local buffer, which it then send()s;
 //   consumer (the client): ends with the results in the caller's buffer; over shared memory by
-//     one memcpy out of the arena (lam_client_embed_tokens), over a socket by recv() straight
-//     into that buffer (no extra copy).
+//     copying them out of the arena (lam_client_embed_tokens; behind the producer's progress when
+//     streamed), over a socket by recv() straight into that buffer (no extra copy).
 // The round trip starts with an 8-byte request (futex word / socket message) and ends when the
 // caller's buffer holds the results.
 
@@ -342,11 +343,18 @@ std::vector<double> SocketHandoff(int rounds, size_t bytes, Placement where, Con
   return lat;
 }
 
-std::vector<double> ShmHandoff(int rounds, size_t bytes, Placement where, Consume how = Consume::kCopyOut) {
+// How the shared-memory producer hands a large output over: kStreamed is lamd's path for a client
+// speaking shm minor >= 2 (shm/stream.h); kWrittenFirst writes all rows, then publishes and wakes
+// (lamd's path for small outputs and older clients).
+enum class Handover { kStreamed, kWrittenFirst };
+
+std::vector<double> ShmHandoff(int rounds, size_t bytes, Placement where, Consume how = Consume::kCopyOut,
+                               Handover handover = Handover::kStreamed) {
   const size_t total = 4096 + bytes;
   char* mem = static_cast<char*>(::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   auto* req = new (mem) std::atomic<uint32_t>(0);
   auto* rsp = new (mem + 64) std::atomic<uint32_t>(0);
+  auto* progress = new (mem + 128) std::atomic<uint64_t>(shm::kStreamInitial);
   float* arena = reinterpret_cast<float*>(mem + 4096);
   const pid_t child = ::fork();
   if (child == 0) {
@@ -355,9 +363,18 @@ std::vector<double> ShmHandoff(int rounds, size_t bytes, Placement where, Consum
     for (uint32_t i = 1; i <= static_cast<uint32_t>(rounds); ++i) {
       while (req->load() < i) shm::FutexWait(req, i - 1, -1);
       results[0] = Stamp(i);
-      std::memcpy(arena, results.data(), bytes);  // the daemon writes its results once, in the arena
+      // As ClientSession::Complete does: the results are written once, into the arena; a large
+      // output is announced, published and woken first and written after (streamed).
+      if (handover == Handover::kWrittenFirst) {
+        std::memcpy(arena, results.data(), bytes);
+        rsp->store(i);
+        shm::FutexWakeAll(rsp);
+        continue;
+      }
+      shm::BeginStream(progress, i);
       rsp->store(i);
       shm::FutexWakeAll(rsp);
+      shm::StreamRows(progress, i, arena, results.data(), bytes / 4);
     }
     _exit(0);
   }
@@ -370,11 +387,15 @@ std::vector<double> ShmHandoff(int rounds, size_t bytes, Placement where, Consum
     req->store(i);
     shm::FutexWakeAll(req);
     while (rsp->load() < i) shm::FutexWait(rsp, i - 1, -1);
+    // As liblamclient does (Client::AwaitOutputLocked): follow the daemon's progress.
     if (how == Consume::kCopyOut) {
-      std::memcpy(out.data(), arena, bytes);  // lam_client_embed_tokens: arena -> caller's buffer
+      // lam_client_embed_tokens: arena -> caller's buffer, chunk by chunk behind the producer.
+      shm::CopyStreamed(progress, i, out.data(), arena, bytes / 4, [] { return true; });
     } else {
-      sink = sink + ScoreRows(arena, bytes / 4);  // lam_client_embed_tokens_result: in place
-      out[0] = arena[0];                          // for the stale-data check only
+      // lam_client_embed_tokens_result: the pointer is handed out once the rows are complete.
+      shm::WaitStreamed(progress, i, bytes / 4, [] { return true; });
+      sink = sink + ScoreRows(arena, bytes / 4);
+      out[0] = arena[0];  // for the stale-data check only
     }
     const int64_t t1 = shm::MonotonicNs();
     if (!Delivered(out, i)) break;
@@ -531,16 +552,20 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   const auto shm_free = ShmHandoff(2000 * r, bytes, {});
   const auto sock_free = SocketHandoff(2000 * r, bytes, {});
   const auto shm_zc = ShmHandoff(2000 * r, bytes, cross, Consume::kScoreInPlace);
+  const auto shm_first = ShmHandoff(2000 * r, bytes, cross, Consume::kCopyOut, Handover::kWrittenFirst);
   const auto sock_sc = SocketHandoff(2000 * r, bytes, cross, Consume::kScoreInPlace);
   const std::string where = cross.producer >= 0 ? "producer on CPU " + std::to_string(cross.producer) +
                                                       ", consumer on CPU " + std::to_string(cross.consumer)
                                                 : "one CPU only: not pinned";
   bulk.rows.push_back(Row("shared memory + futex (lamd's path), different cores", shm_h,
-                          "producer writes the arena once; consumer memcpy arena -> caller's buffer; " + where));
+                          "producer wakes the consumer, then streams the rows into the arena (8 KiB chunks, "
+                          "shm/stream.h); consumer copies arena -> caller's buffer behind it; " + where));
   bulk.rows.push_back(Row("Unix socket, different cores", sock_h,
                           "producer writes a local buffer, send(); consumer recv() into caller's buffer; " + where));
   bulk.rows.push_back(Row("shared memory + futex, placed by the scheduler", shm_free, "as above, not pinned"));
   bulk.rows.push_back(Row("Unix socket, placed by the scheduler", sock_free, "as above, not pinned"));
+  bulk.rows.push_back(Row("shared memory + futex, rows written before the wake, different cores", shm_first,
+                          "the hand-over before streaming (shm minor < 2): write all rows, then publish and wake"));
   bulk.rows.push_back(Row("shared memory, zero-copy + 64 dot products in place, different cores", shm_zc,
                           "lam_client_embed_tokens_result: the caller scores the rows where they lie in the arena"));
   bulk.rows.push_back(Row("Unix socket + the same 64 dot products, different cores", sock_sc,
@@ -550,13 +575,16 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
                        Fixed(Pct(sock_free, 0.5) / std::max(0.001, Pct(shm_free, 0.5)), 2) +
                        "x placed by the scheduler (copy-out API); " +
                        Fixed(Pct(sock_sc, 0.5) / std::max(0.001, Pct(shm_zc, 0.5)), 2) +
-                       "x zero-copy API with the rows scored, on different cores");
+                       "x zero-copy API with the rows scored, on different cores; streaming gains " +
+                       Fixed(Pct(shm_first, 0.5) / std::max(0.001, Pct(shm_h, 0.5)), 2) + "x over writing first");
   bulk.notes.push_back(
       "Method: one round = 8-byte request (futex wake / socket message) until the results are in the caller's "
       "buffer. Both producers write the results once per round (shm: into the shared arena; socket: into a local "
       "buffer that is then sent); both consumers end with them in the caller's buffer, as liblamclient's "
-      "lam_client_embed_tokens does (one memcpy out of the arena) and as a socket client would (recv() straight "
-      "into the buffer, no extra copy). In the copy-out rows nothing is read beyond that copy; the zero-copy rows "
+      "lam_client_embed_tokens does (one copy out of the arena, following the daemon's progress word) and as a "
+      "socket client would (recv() straight into the buffer, no extra copy). Both sides run lamd's own code: "
+      "shm::BeginStream/StreamRows (ClientSession::Complete) and shm::CopyStreamed/WaitStreamed "
+      "(Client::AwaitOutputLocked). In the copy-out rows nothing is read beyond that copy; the zero-copy rows "
       "add what a caller does with embeddings (a dot product of each row with a query), over the arena in place "
       "(lam_client_embed_tokens_result) and over the received buffer respectively. The first float "
       "carries the round number and is checked after the clock stops. Different cores (each process pinned) is "

@@ -195,6 +195,7 @@ const LamApi& Api() {
     a.submit_tokens = reinterpret_cast<decltype(a.submit_tokens)>(sym("lam_client_submit_tokens"));
     a.wait = reinterpret_cast<decltype(a.wait)>(sym("lam_client_wait"));
     a.poll = reinterpret_cast<decltype(a.poll)>(sym("lam_client_poll"));
+    a.cancel = reinterpret_cast<decltype(a.cancel)>(sym("lam_client_cancel"));
     a.ping = reinterpret_cast<decltype(a.ping)>(sym("lam_client_ping"));
     a.get_model_info = reinterpret_cast<decltype(a.get_model_info)>(sym("lam_client_get_model_info"));
     a.status_str = reinterpret_cast<decltype(a.status_str)>(sym("lam_status_str"));

@@ -62,6 +62,7 @@ struct LamApi {
   decltype(&lam_client_submit_tokens) submit_tokens;
   decltype(&lam_client_wait) wait;
   decltype(&lam_client_poll) poll;
+  decltype(&lam_client_cancel) cancel;
   decltype(&lam_client_ping) ping;
   decltype(&lam_client_get_model_info) get_model_info;
   decltype(&lam_status_str) status_str;
