@@ -11,9 +11,12 @@
 
 #include <set>
 #include <string>
+#include <vector>
+#include <cstring>
 
 #include "server/session.h"
 #include "shm/shm_abi.h"
+#include "shm/stream.h"
 
 namespace lam::shm {
 namespace {
@@ -130,6 +133,47 @@ TEST(ShmSegmentTest, SessionHoldsSubmissionsBackWhenTheCompletionRingHasNoRoom) 
   CompletionDesc out;
   ASSERT_TRUE(cq.Pop(&out));
   EXPECT_TRUE(s->TakeSubmission(&d));
+}
+
+// Which completions the session streams (shm/stream.h): large outputs, and only to a client
+// that said it speaks shm minor >= 2; everything else is written before the completion.
+TEST(ShmSegmentTest, SessionStreamsOnlyLargeOutputsToClientsThatUnderstandIt) {
+  for (const bool streaming_client : {false, true}) {
+    SCOPED_TRACE(streaming_client ? "minor-2 client" : "older client");
+    server::SessionParams p;
+    p.ring_entries = 4;
+    p.arena_bytes = 1 << 20;
+    p.stream_results = streaming_client;
+    auto made = server::ClientSession::Create(p);
+    ASSERT_TRUE(made.ok());
+    auto& s = *made;
+    SegmentHeader* h = s->header();
+    EXPECT_EQ(h->out_progress.load(), kStreamInitial);
+    char* base = reinterpret_cast<char*>(h);
+    SpscRing<CompletionDesc> cq(reinterpret_cast<RingCtl*>(base + h->cq_offset), 4);
+    const float* arena = reinterpret_cast<const float*>(s->arena());
+    std::vector<float> rows(64 * 384);
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>(i);
+
+    CompletionDesc small{};
+    small.output_offset = 0;
+    ASSERT_TRUE(s->Complete(small, rows.data(), 384, false));  // index 0: one row
+    EXPECT_EQ(h->out_progress.load(), kStreamInitial) << "a one-row answer is never streamed";
+
+    CompletionDesc large{};
+    large.output_offset = 4096;
+    ASSERT_TRUE(s->Complete(large, rows.data(), rows.size(), false));  // index 1
+    EXPECT_EQ(h->out_progress.load(), streaming_client ? PackProgress(1, kStreamDone) : kStreamInitial);
+    EXPECT_EQ(std::memcmp(arena + 1024, rows.data(), rows.size() * 4), 0);
+    EXPECT_EQ(std::memcmp(arena, rows.data(), 384 * 4), 0);
+    CompletionDesc out;
+    uint32_t index = 99;
+    ASSERT_TRUE(cq.Pop(&out, &index));
+    EXPECT_EQ(index, 0u);
+    ASSERT_TRUE(cq.Pop(&out, &index));
+    EXPECT_EQ(index, 1u);
+    EXPECT_EQ(FloatsReady(&h->out_progress, index, rows.size()), rows.size());
+  }
 }
 
 }  // namespace
