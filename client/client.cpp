@@ -245,6 +245,7 @@ lam_status Client::ConnectLocked() {
                                              c->header->cq_entries);
   c->alloc.Reset(c->header->arena_size);
   c->streamed_results = c->header->proto_minor >= shm::kShmMinorStreamedResults;
+  c->alive_ns = shm::MonotonicNs();  // the hello reply just came: no socket check for a first request
   ++counters_.connects;
   if (LogEnabled(LAM_LOG_INFO)) {
     Log(LAM_LOG_INFO, "connected to %s: daemon epoch %llx, client id %llu, model %.64s on %.16s, arena %llu bytes",

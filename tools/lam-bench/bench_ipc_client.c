@@ -2,7 +2,8 @@
 /*
  * lam-bench-ipc-client: the client process of lam-bench's ipc suite (pure C, liblamclient only).
  *   exit SOCKET              exit 0 at once: what loading liblamclient costs a new process
- *   cold SOCKET              open, embed one 16-token sentence, close, exit 0
+ *   cold SOCKET              open, embed one 16-token sentence, close, exit 0; prints the
+ *                            daemon's compute and queue time for it (us, from lam_client_get_stats)
  *   ping SOCKET N            N ring round trips; prints one latency per line (ns); N = 0: open,
  *                            close, exit (a new process's cost without compute)
  *   open SOCKET N            N more lam_client_open + lam_client_close in this process; prints
@@ -46,7 +47,10 @@ int main(int argc, char** argv) {
   req.n_sequences = 1;
   if (strcmp(argv[1], "cold") == 0) {
     ids[15] = 102;
+    lam_client_stats stats = LAM_CLIENT_STATS_INIT;
     if (lam_client_embed_tokens(c, &req, out, 384, &n) != LAM_STATUS_OK) return 1;
+    if (lam_client_get_stats(c, &stats) != LAM_STATUS_OK) return 1;
+    printf("%llu %llu\n", (unsigned long long)stats.compute_us_total, (unsigned long long)stats.queue_us_total);
   } else if (strcmp(argv[1], "ping") == 0 && argc == 4) {
     long count = atol(argv[3]);
     for (i = 0; i < count; ++i) {
