@@ -3,7 +3,8 @@
 # Fails if the library exports any symbol not starting with lam_, or needs a library other
 # than libc, libm, libpthread, librt, libdl and the dynamic loader, plus libstdc++ and libgcc_s
 # unless STATIC_CXX_RUNTIME (the build links the C++ runtime into the library, so that a new
-# client process does not map and relocate it: see client/CMakeLists.txt).
+# client process does not map and relocate it: see client/CMakeLists.txt), or is not linked
+# with full RELRO (BIND_NOW and a GNU_RELRO segment).
 execute_process(COMMAND nm -D --defined-only ${LIB} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "nm failed on ${LIB}")
@@ -38,4 +39,11 @@ foreach(n ${needed})
     message(FATAL_ERROR "liblamclient needs ${lib}; it must depend on ${rule}")
   endif()
 endforeach()
-message(STATUS "${count} lam_ symbols exported; NEEDED: ${needed}")
+if(NOT dyn MATCHES "BIND_NOW")
+  message(FATAL_ERROR "liblamclient is not linked with -z now (no BIND_NOW flag)")
+endif()
+execute_process(COMMAND readelf -lW ${LIB} OUTPUT_VARIABLE segments RESULT_VARIABLE rc)
+if(NOT segments MATCHES "GNU_RELRO")
+  message(FATAL_ERROR "liblamclient has no GNU_RELRO segment")
+endif()
+message(STATUS "${count} lam_ symbols exported; NEEDED: ${needed}; full RELRO")
