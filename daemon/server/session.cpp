@@ -86,6 +86,8 @@ bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, si
     if (stream) shm::BeginStream(&header_->out_progress, index);
     if (from_scheduler) inflight_.fetch_sub(1, std::memory_order_seq_cst);
     pushed = cq_.Push(c);
+    // Nothing was published at that index: take the announcement back.
+    if (!pushed && stream) header_->out_progress.store(shm::PackProgress(index, shm::kStreamDone));
   }
   if (!pushed) {
     broken.store(true);

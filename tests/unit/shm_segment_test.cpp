@@ -176,5 +176,23 @@ TEST(ShmSegmentTest, SessionStreamsOnlyLargeOutputsToClientsThatUnderstandIt) {
   }
 }
 
+TEST(ShmSegmentTest, AStreamThatCouldNotBePublishedIsNotLeftAnnounced) {
+  server::SessionParams p;
+  p.ring_entries = 2;
+  p.arena_bytes = 1 << 20;
+  p.stream_results = true;
+  auto made = server::ClientSession::Create(p);
+  ASSERT_TRUE(made.ok());
+  auto& s = *made;
+  std::vector<float> rows(64 * 384, 1.0f);
+  CompletionDesc c{};
+  ASSERT_TRUE(s->Complete(c, nullptr, 0, false));
+  ASSERT_TRUE(s->Complete(c, nullptr, 0, false));  // the 2-slot ring is now full (nothing popped)
+  EXPECT_FALSE(s->Complete(c, rows.data(), rows.size(), false));
+  EXPECT_TRUE(s->broken.load());
+  EXPECT_EQ(FloatsReady(&s->header()->out_progress, 2, rows.size()), rows.size())
+      << "index 2 was never published; a client must not wait on it";
+}
+
 }  // namespace
 }  // namespace lam::shm
