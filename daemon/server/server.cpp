@@ -556,7 +556,9 @@ void Server::PostCompletion(std::unique_ptr<scheduler::Request> req, uint64_t de
     s->errors.fetch_add(1, std::memory_order_relaxed);
     CopyString(cd.message, sizeof(cd.message), req->message);
   }
-  const bool pushed = s->Complete(cd, ok ? req->output.data() : nullptr, ok ? req->output.size() : 0, true);
+  bool streamed = false;
+  const bool pushed = s->Complete(cd, ok ? req->output.data() : nullptr, ok ? req->output.size() : 0, true, &streamed);
+  if (streamed) counters_.results_streamed.fetch_add(1, std::memory_order_relaxed);
   if (!pushed) {
     OnViolation(s->id(), "completion ring full");
   } else if (s->sq_blocked.exchange(false)) {

@@ -179,6 +179,7 @@ std::string Server::StatusJson() {
       {"deadline_dropped_total", ss.deadline_dropped_requests},
       {"overloaded_total", ss.overloaded_requests},
       {"ring_nops_total", counters_.nop_total.load()},
+      {"results_streamed_total", counters_.results_streamed.load()},
       {"by_status", by},
   };
   const engine::EngineStats es = engine_->stats();

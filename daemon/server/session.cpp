@@ -70,8 +70,9 @@ bool ClientSession::TakeSubmission(shm::SubmitDesc* out) {
 }
 
 bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, size_t n_floats,
-                             bool from_scheduler) {
+                             bool from_scheduler, bool* streamed) {
   const bool stream = stream_results_ && rows != nullptr && shm::ShouldStream(n_floats);
+  if (streamed != nullptr) *streamed = false;
   std::unique_lock<std::mutex> streaming;
   if (stream) streaming = std::unique_lock<std::mutex>(stream_mu_);
   bool pushed;
@@ -95,6 +96,7 @@ bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, si
   }
   shm::NotifyConsumer(cq_.ctl());
   if (stream) {
+    if (streamed != nullptr) *streamed = true;
     shm::StreamRows(&header_->out_progress, index, reinterpret_cast<float*>(arena_ + c.output_offset), rows,
                     n_floats);
   }

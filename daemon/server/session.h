@@ -53,7 +53,9 @@ class ClientSession {
   // understands it is streamed instead (shm/stream.h): published and woken first, rows written
   // after, so that the client's wake-up overlaps the writing. `from_scheduler` releases one
   // in-flight slot. False if the completion ring was full (a client breaking the protocol).
-  bool Complete(const shm::CompletionDesc& c, const float* rows, size_t n_floats, bool from_scheduler);
+  // `streamed` (optional) tells whether the rows went out streamed.
+  bool Complete(const shm::CompletionDesc& c, const float* rows, size_t n_floats, bool from_scheduler,
+                bool* streamed = nullptr);
 
   void MarkInFlight() { inflight_.fetch_add(1, std::memory_order_relaxed); }
   uint32_t inflight() const { return inflight_.load(std::memory_order_relaxed); }

@@ -20,6 +20,7 @@ struct Counters {
   std::atomic<uint64_t> clients_disconnected_for_violations{0};
   std::atomic<uint64_t> cancelled_on_disconnect{0};
   std::atomic<uint64_t> nop_total{0};
+  std::atomic<uint64_t> results_streamed{0};  // answers written after their completion (shm/stream.h)
   std::atomic<uint64_t> by_status[LAM_STATUS_LAST_] = {};
 };
 

@@ -20,24 +20,6 @@
 namespace lam::itest {
 namespace {
 
-// Runs lamctl with `args`; returns its stdout, or "" with *rc set on failure.
-std::string Lamctl(const std::vector<std::string>& args, int* rc) {
-  std::string cmd = BinDir() + "/lamctl";
-  for (const auto& a : args) cmd += " '" + a + "'";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    *rc = -1;
-    return "";
-  }
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int st = pclose(p);
-  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
-
 nlohmann::json CacheCmd(const std::string& socket, const std::string& verb) {
   int rc = 0;
   const std::string out = Lamctl({"cache", verb, "--json", "--socket", socket}, &rc);

@@ -17,6 +17,8 @@
 #include <set>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "integration/support/lamd_harness.h"
 #include "shm/frame_io.h"
 #include "integration/support/reference_pool.h"
@@ -349,6 +351,12 @@ TEST_F(LamdClientsTest, StreamedLargeResultsReachEveryApiBitwise) {
     EXPECT_TRUE(same(out.data())) << "after a cancelled streamed answer";
   }
   Api().client_close(c);
+  // Every 64-row answer went out streamed: 6 rounds x 6 requests, the cancelled one included.
+  int rc = 0;
+  const auto status = nlohmann::json::parse(Lamctl({"status", "--json", "--socket", socket_}, &rc), nullptr, false);
+  ASSERT_EQ(rc, 0);
+  ASSERT_FALSE(status.is_discarded());
+  EXPECT_EQ(status["requests"]["results_streamed_total"].get<uint64_t>(), 36u);
   EXPECT_EQ(lamd.Stop(), 0);
 }
 

@@ -208,6 +208,23 @@ const LamApi& Api() {
   return api;
 }
 
+std::string Lamctl(const std::vector<std::string>& args, int* rc) {
+  std::string cmd = BinDir() + "/lamctl";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    *rc = -1;
+    return "";
+  }
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int st = pclose(p);
+  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
 lam_client* OpenClient(const std::string& socket, lam_status* status, uint64_t arena_bytes) {
   lam_client_options o = LAM_CLIENT_OPTIONS_INIT;
   o.socket_path = socket.c_str();

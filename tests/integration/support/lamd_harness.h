@@ -73,6 +73,9 @@ struct LamApi {
 };
 const LamApi& Api();  // aborts the test binary if the library cannot be loaded
 
+// Runs lamctl with `args`; returns its stdout, with its exit status in *rc (-1 if it did not run).
+std::string Lamctl(const std::vector<std::string>& args, int* rc);
+
 // Opens a client on `socket`; null (with the status in *status) on failure.
 lam_client* OpenClient(const std::string& socket, lam_status* status, uint64_t arena_bytes = 0);
 
