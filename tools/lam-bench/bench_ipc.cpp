@@ -573,13 +573,22 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   bulk.columns = {"path", "n", "p50 us", "p99 us", "note"};
   const size_t bytes = 64 * 384 * 4;
   const Placement cross = CrossCore();
-  const auto shm_h = ShmHandoff(2000 * r, bytes, cross);
-  const auto sock_h = SocketHandoff(2000 * r, bytes, cross);
-  const auto shm_free = ShmHandoff(2000 * r, bytes, {});
-  const auto sock_free = SocketHandoff(2000 * r, bytes, {});
-  const auto shm_zc = ShmHandoff(2000 * r, bytes, cross, Consume::kScoreInPlace);
-  const auto shm_first = ShmHandoff(2000 * r, bytes, cross, Consume::kCopyOut, Handover::kWrittenFirst);
-  const auto sock_sc = SocketHandoff(2000 * r, bytes, cross, Consume::kScoreInPlace);
+  // Ten interleaved blocks of 200 rounds per path, so that a change in the machine's load hits
+  // every path alike instead of one whole row.
+  std::vector<double> shm_h, sock_h, shm_free, sock_free, shm_zc, shm_first, sock_sc;
+  auto add = [](std::vector<double>* all, const std::vector<double>& block) {
+    all->insert(all->end(), block.begin(), block.end());
+  };
+  for (int block = 0; block < 10; ++block) {
+    const int n = 200 * r;
+    add(&shm_h, ShmHandoff(n, bytes, cross));
+    add(&sock_h, SocketHandoff(n, bytes, cross));
+    add(&shm_free, ShmHandoff(n, bytes, {}));
+    add(&sock_free, SocketHandoff(n, bytes, {}));
+    add(&shm_zc, ShmHandoff(n, bytes, cross, Consume::kScoreInPlace));
+    add(&shm_first, ShmHandoff(n, bytes, cross, Consume::kCopyOut, Handover::kWrittenFirst));
+    add(&sock_sc, SocketHandoff(n, bytes, cross, Consume::kScoreInPlace));
+  }
   const std::string where = cross.producer >= 0 ? "producer on CPU " + std::to_string(cross.producer) +
                                                       ", consumer on CPU " + std::to_string(cross.consumer)
                                                 : "one CPU only: not pinned";
@@ -613,7 +622,8 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
       "(Client::AwaitOutputLocked). In the copy-out rows nothing is read beyond that copy; the zero-copy rows "
       "add what a caller does with embeddings (a dot product of each row with a query), over the arena in place "
       "(lam_client_embed_tokens_result) and over the received buffer respectively. The first float "
-      "carries the round number and is checked after the clock stops. Different cores (each process pinned) is "
+      "carries the round number and is checked after the clock stops. The paths run interleaved, ten blocks of "
+      "200 rounds each (a new process pair per block). Different cores (each process pinned) is "
       "lamd's intended case and stable between runs; placed by the scheduler, a wake-up often lands on the "
       "producer's core, where the bytes are still in its cache, so those rows swing with the machine's load.");
   out->push_back(bulk);
