@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <random>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "integration/support/lamd_harness.h"
 #include "integration/support/raw_client.h"
@@ -249,6 +253,64 @@ TEST_F(HostileClientTest, GarbageOnTheControlSocketClosesOnlyThatConnection) {
   ASSERT_EQ(::send(fd2, &h, sizeof(h), MSG_NOSIGNAL), static_cast<ssize_t>(sizeof(h)));
   EXPECT_EQ(::recv(fd2, &b, 1, 0), 0);
   ::close(fd2);
+}
+
+// A client that asked for streamed results (minor 2) scribbles on the progress word while the
+// daemon streams a 64-row answer to it: the daemon only ever writes that word, so it finishes the
+// answer with the right rows and everyone else is served as before.
+TEST_F(HostileClientTest, ScribblingOnTheStreamProgressWordHarmsNoOne) {
+  RawClient rc;
+  ASSERT_EQ(rc.Connect(socket_, LAM_VERSION_NUMBER, shm::kShmProtoMajor, shm::kControlProtoMajor,
+                       shm::kShmMinorStreamedResults),
+            LAM_STATUS_OK);
+  ASSERT_GE(rc.header->proto_minor, shm::kShmMinorStreamedResults);
+  const uint32_t n = 64;
+  std::vector<uint32_t> lengths;
+  std::vector<int32_t> ids;
+  for (uint32_t i = 0; i < n; ++i) {
+    const auto& seq = pool_.seqs[i % pool_.seqs.size()];
+    lengths.push_back(static_cast<uint32_t>(seq.size()));
+    ids.insert(ids.end(), seq.begin(), seq.end());
+  }
+  std::memcpy(rc.arena, lengths.data(), n * 4);
+  std::memcpy(rc.arena + 4096, ids.data(), ids.size() * 4);
+  shm::SubmitDesc d{};
+  d.ticket = 77;
+  d.opcode = shm::kOpEmbedTokens;
+  d.n_seqs = n;
+  d.lengths_offset = 0;
+  d.tokens_offset = 4096;
+  d.output_offset = 65536;
+  d.total_tokens = ids.size();
+  std::atomic<bool> stop{false};
+  std::thread scribbler([&] {
+    std::mt19937_64 rng(5);
+    while (!stop.load()) rc.header->out_progress.store(rng());
+  });
+  const int status = Submit(rc, d);
+  stop = true;
+  scribbler.join();
+  ASSERT_EQ(status, LAM_STATUS_OK);
+  // The rows follow the completion within microseconds (the word that says so was trashed).
+  const auto* rows = reinterpret_cast<const float*>(rc.arena + d.output_offset);
+  auto all_rows_right = [&] {
+    for (uint32_t i = 0; i < n; ++i) {
+      const float* want = pool_.embeddings[i % pool_.seqs.size()].data();
+      if (std::memcmp(rows + size_t{i} * pool_.dim, want, pool_.dim * 4) != 0) return false;
+    }
+    return true;
+  };
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  while (!all_rows_right() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(all_rows_right());
+  shm::SubmitDesc nop{};
+  nop.ticket = 78;
+  nop.opcode = shm::kOpNop;
+  EXPECT_EQ(Submit(rc, nop), LAM_STATUS_OK) << "the client is still served";
+  int rc_status = 0;
+  const auto st = nlohmann::json::parse(Lamctl({"status", "--json", "--socket", socket_}, &rc_status), nullptr, false);
+  ASSERT_FALSE(st.is_discarded());
+  EXPECT_EQ(st["requests"]["results_streamed_total"].get<uint64_t>(), 1u) << "the 64-row answer was streamed";
 }
 
 }  // namespace

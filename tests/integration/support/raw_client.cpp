@@ -15,13 +15,14 @@
 namespace lam::itest {
 
 lam_status RawClient::Connect(const std::string& socket, uint32_t abi_version, uint16_t shm_major,
-                              uint16_t ctl_major) {
+                              uint16_t ctl_major, uint16_t shm_minor) {
   sock.reset(shm::ConnectUnix(socket));
   if (!sock) return LAM_STATUS_DAEMON_UNAVAILABLE;
   shm::HelloRequest h{};
   h.struct_size = sizeof(h);
   h.abi_version = abi_version;
   h.shm_major = shm_major;
+  h.shm_minor = shm_minor;
   h.flags = shm::kHelloWantSegment;
   std::vector<char> frame(sizeof(shm::FrameHeader) + sizeof(h));
   shm::FrameHeader fh{shm::kFrameMagic, ctl_major, shm::kFrameHello, sizeof(h), 0};

@@ -25,7 +25,7 @@ struct RawClient {
 
   // Connects and says hello; returns the reply status (segment mapped when OK).
   lam_status Connect(const std::string& socket, uint32_t abi_version, uint16_t shm_major = shm::kShmProtoMajor,
-                     uint16_t ctl_major = shm::kControlProtoMajor);
+                     uint16_t ctl_major = shm::kControlProtoMajor, uint16_t shm_minor = 0);
   void Ring();  // doorbell
   // Pops one completion, waiting up to timeout_ms. False on timeout.
   bool NextCompletion(shm::CompletionDesc* out, int timeout_ms);
