@@ -381,11 +381,15 @@ lam_status Client::AwaitOutputLocked(Ticket& t, float* out, int64_t deadline) {
     return LAM_STATUS_OK;
   }
   // The daemon is writing the rows right now (microseconds); spin, checking now and then that
-  // it is still alive and that the caller's time is not up.
+  // it is still alive and that the caller's time is not up. A stream that has not finished
+  // within a millisecond (a stopped or starved daemon) is polled every millisecond instead.
   bool died = false;
+  const int64_t spin_until = shm::MonotonicNs() + 1'000'000;
   auto keep_waiting = [&] {
-    if (shm::MonotonicNs() >= deadline) return false;
+    const int64_t now = shm::MonotonicNs();
+    if (now >= deadline) return false;
     died = !SocketAlive(t.conn.get());
+    if (!died && now >= spin_until) ::usleep(1000);
     return !died;
   };
   const std::atomic<uint64_t>* progress = &t.conn->header->out_progress;

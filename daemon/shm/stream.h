@@ -75,8 +75,8 @@ inline size_t FloatsReady(const std::atomic<uint64_t>* progress, uint32_t index,
 }
 
 // Client: copies the output of completion `index` from `src` (in the arena) to `dst` as the
-// daemon writes it. `keep_waiting()` is called about every 4096 spins without progress; when it
-// returns false the copy stops. Returns the floats copied (n_floats on success).
+// daemon writes it. `keep_waiting()` is called about every 256 spins without progress (it may
+// sleep to back off); when it returns false the copy stops. Returns the floats copied (n_floats on success).
 template <typename KeepWaiting>
 size_t CopyStreamed(const std::atomic<uint64_t>* progress, uint32_t index, float* dst, const float* src,
                     size_t n_floats, KeepWaiting&& keep_waiting) {
@@ -88,7 +88,7 @@ size_t CopyStreamed(const std::atomic<uint64_t>* progress, uint32_t index, float
       std::memcpy(dst + done, src + done, (ready - done) * sizeof(float));
       done = ready;
       idle = 0;
-    } else if ((++idle & 4095) == 0 && !keep_waiting()) {
+    } else if ((++idle & 255) == 0 && !keep_waiting()) {
       break;
     } else {
       CpuRelax();
@@ -104,7 +104,7 @@ bool WaitStreamed(const std::atomic<uint64_t>* progress, uint32_t index, size_t 
                   KeepWaiting&& keep_waiting) {
   uint32_t idle = 0;
   while (FloatsReady(progress, index, n_floats) < n_floats) {
-    if ((++idle & 4095) == 0 && !keep_waiting()) return false;
+    if ((++idle & 255) == 0 && !keep_waiting()) return false;
     CpuRelax();
   }
   return true;

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -230,10 +231,15 @@ TEST_F(StreamedResultsTest, CopyOutReturnsOnlyOnceTheDaemonHasWrittenEveryRow) {
   Open(daemon);
   std::vector<float> out(kSeqs * kDim, -1.0f);
   std::atomic<bool> returned{false};
+  std::atomic<int64_t> cpu_ns{0};
   auto call = std::async(std::launch::async, [&] {
     const lam_embed_tokens_request req = Request();
     size_t n = 0;
+    timespec c0, c1;
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
     const lam_status st = Api().embed_tokens(client_, &req, out.data(), out.size(), &n);
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+    cpu_ns = (c1.tv_sec - c0.tv_sec) * 1'000'000'000LL + (c1.tv_nsec - c0.tv_nsec);
     returned = true;
     return st;
   });
@@ -241,11 +247,13 @@ TEST_F(StreamedResultsTest, CopyOutReturnsOnlyOnceTheDaemonHasWrittenEveryRow) {
   ASSERT_TRUE(daemon.NextSubmission(&d, 10000));
   const uint32_t index = daemon.PushStreamed(d);
   daemon.Stream(index, d, kSeqs * kDim / 2);
-  std::this_thread::sleep_for(150ms);
+  std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(returned.load()) << "the call returned with half of the rows unwritten";
   daemon.Finish(index, d);
   ASSERT_EQ(call.get(), LAM_STATUS_OK) << Api().client_last_error(client_);
   EXPECT_TRUE(RowsOf(d.ticket, out.data()));
+  // A stream that stalls is waited for with sleeps, not by burning a core for 300 ms.
+  EXPECT_LT(cpu_ns.load(), 100'000'000) << "the waiting thread used " << cpu_ns.load() / 1000000 << " ms of CPU";
 }
 
 TEST_F(StreamedResultsTest, AZeroCopyResultIsHandedOutOnlyWhenComplete) {
