@@ -427,6 +427,16 @@ std::vector<int32_t> ClientIds16() {
   return ids;
 }
 
+// Says on stderr which part runs now and starts its table (latency columns unless given).
+BenchTable Section(const char* progress, const std::string& title,
+                   std::vector<std::string> columns = {"path", "n", "p50 us", "p99 us", "note"}) {
+  std::fprintf(stderr, "lam-bench ipc: %s\n", progress);
+  BenchTable t;
+  t.title = title;
+  t.columns = std::move(columns);
+  return t;
+}
+
 std::vector<std::string> Row(const std::string& what, const std::vector<double>& us, const std::string& note) {
   return {what, std::to_string(us.size()), Fixed(Pct(us, 0.5), 1), Fixed(Pct(us, 0.99), 1), note};
 }
@@ -449,10 +459,8 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   const int r = std::max(1, opt.repetitions);
 
   // (a) cold start.
-  std::fprintf(stderr, "lam-bench ipc: %s\n", "(a) cold start.");
-  BenchTable cold;
-  cold.title = "IPC (a): new process, embed one 16-token sentence, exit (wall time per process)";
-  cold.columns = {"path", "n", "p50 us", "p99 us", "note"};
+  BenchTable cold =
+      Section("(a) cold start.", "IPC (a): new process, embed one 16-token sentence, exit (wall time per process)");
   // The process rows are interleaved so that a change in the machine's load hits them alike.
   std::vector<double> spawn_true, load_only, open_close, via_daemon, in_process;
   // Per cold process: the daemon's own compute for its request (compute_us of the completion)
@@ -534,10 +542,8 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   out->push_back(cold);
 
   // (b) round trips.
-  std::fprintf(stderr, "lam-bench ipc: %s\n", "(b) round trips.");
-  BenchTable rt;
-  rt.title = "IPC (b): round trip of a tiny request (ring NOP, no compute) vs two-process floors";
-  rt.columns = {"path", "n", "p50 us", "p99 us", "note"};
+  BenchTable rt = Section("(b) round trips.",
+                          "IPC (b): round trip of a tiny request (ring NOP, no compute) vs two-process floors");
   const auto fut = FutexPingPong(5000 * r);
   const auto echo = SocketEcho(5000 * r);
   int rc = 0;
@@ -567,10 +573,8 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   out->push_back(rt);
 
   // (c) 64 x 384 floats.
-  std::fprintf(stderr, "lam-bench ipc: %s\n", "(c) 64 x 384 floats.");
-  BenchTable bulk;
-  bulk.title = "IPC (c): 64 x 384 floats (98304 bytes) handed to another process, into the caller's buffer";
-  bulk.columns = {"path", "n", "p50 us", "p99 us", "note"};
+  BenchTable bulk = Section("(c) 64 x 384 floats.",
+                            "IPC (c): 64 x 384 floats (98304 bytes) handed to another process, into the caller's buffer");
   const size_t bytes = 64 * 384 * 4;
   const Placement cross = CrossCore();
   // Ten interleaved blocks of 200 rounds per path, so that a change in the machine's load hits
@@ -629,10 +633,8 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   out->push_back(bulk);
 
   // (d) saturation.
-  std::fprintf(stderr, "lam-bench ipc: %s\n", "(d) saturation.");
-  BenchTable sat;
-  sat.title = "IPC (d): throughput at saturation, 1 x 16-token requests";
-  sat.columns = {"path", "processes", "sequences/s", "tokens/s", "note"};
+  BenchTable sat = Section("(d) saturation.", "IPC (d): throughput at saturation, 1 x 16-token requests",
+                           {"path", "processes", "sequences/s", "tokens/s", "note"});
   const double secs = 3.0 * r;
   std::vector<Captured> loaders;
   for (int i = 0; i < 64; ++i) {
