@@ -6,7 +6,8 @@
 //       vs a futex ping-pong and a Unix-socket echo between two processes;
 //   (c) 64 x 384 floats handed to another process into the caller's buffer, shared memory vs a Unix
 //       socket, each side doing what lamd and its client really do (see SocketHandoff);
-//   (d) throughput at saturation (64 processes, 4 requests in flight each) vs the in-process engine.
+//   (d) throughput at saturation (64 processes, 4 requests in flight each) vs the in-process engine;
+//   (e) the resident memory liblamclient adds to a process (lam-bench-rss-client).
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -667,6 +668,41 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   sat.rows.push_back({"in-process engine, batches of 64", "1", Fixed(engine_rate, 0), Fixed(engine_rate * 16, 0),
                       "upper bound: no IPC, perfect batches"});
   out->push_back(sat);
+
+  // (e) memory.
+  BenchTable mem = Section("(e) client memory.", "IPC (e): resident memory liblamclient adds to a process",
+                           {"step", "RSS added KiB", "file KiB", "anon KiB", "shmem KiB"});
+  std::string lib = BinDir() + "/../lib/liblamclient.so";
+  if (::access(lib.c_str(), R_OK) != 0) lib = "liblamclient.so.0";  // the dynamic loader's search path
+  int mem_rc = 0;
+  const std::string steps =
+      FinishCapture(StartCapture({BinDir() + "/lam-bench-rss-client", lib, lamd.socket}), &mem_rc);
+  long base[4] = {0, 0, 0, 0};
+  long peak = 0;
+  for (size_t at = 0; mem_rc == 0 && at < steps.size();) {
+    const size_t eol = steps.find('\n', at);
+    char step[32];
+    long kib[4];
+    if (std::sscanf(steps.c_str() + at, "%31s %ld %ld %ld %ld", step, &kib[0], &kib[1], &kib[2], &kib[3]) == 5) {
+      if (std::string(step) == "start") std::copy(kib, kib + 4, base);
+      peak = std::max(peak, kib[0] - base[0]);
+      mem.rows.push_back({step, std::to_string(kib[0] - base[0]), std::to_string(kib[1] - base[1]),
+                          std::to_string(kib[2] - base[2]), std::to_string(kib[3] - base[3])});
+    }
+    at = eol == std::string::npos ? steps.size() : eol + 1;
+  }
+  if (mem_rc != 0 || mem.rows.empty()) {
+    std::fprintf(stderr, "lam-bench ipc: the memory client failed\n");
+    return 1;
+  }
+  mem.notes.push_back("peak RSS added: " + std::to_string(peak) + " KiB (target <= 4096 KiB)");
+  mem.notes.push_back(
+      "Method: a process that is not linked against liblamclient reads VmRSS (and RssFile / RssAnon / RssShmem) "
+      "from /proc/self/status, dlopens the library and reads them again after each step: loaded, "
+      "lam_client_open (segment mapped), an embed of 1 x 16 tokens, one of 64 x 16 (a streamed answer), "
+      "lam_client_close. Shared-memory pages count once touched; the default 16 MiB arena is mapped but only the "
+      "pages a request uses become resident.");
+  out->push_back(mem);
   (void)!std::system(("rm -rf '" + dir + "'").c_str());
   return 0;
 }
