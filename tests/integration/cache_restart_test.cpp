@@ -83,12 +83,14 @@ TEST(CacheRestartTest, RestartKeepsEmbeddingsBitwiseAndLsShowsWarmedBuckets) {
     EXPECT_EQ(warmed.value("warmed", 0ull), resident.size());
     EXPECT_EQ(EmbedAll(lamd.socket(), seqs), before);
     EXPECT_EQ(lamd.Stop(), 0);
+    RemoveSocketDir(lamd.socket());
   }
   {
     LamdProcess lamd(SocketPath(), args);
     ASSERT_TRUE(lamd.Start());
     after = EmbedAll(lamd.socket(), seqs);
     EXPECT_EQ(lamd.Stop(), 0);
+    RemoveSocketDir(lamd.socket());
   }
   ASSERT_EQ(before.size(), seqs.size() * 384);
   ASSERT_EQ(after.size(), before.size());

@@ -49,8 +49,7 @@ class HostileClientTest : public ::testing::Test {
     EXPECT_GT(good_requests_.load(), 0);
     EXPECT_EQ(::kill(lamd_->pid(), 0), 0) << "lamd died";
     EXPECT_EQ(lamd_->Stop(), 0);
-    const std::string dir = socket_.substr(0, socket_.rfind('/'));
-    if (dir.rfind("/tmp/lamd-itest-", 0) == 0) (void)!std::system(("rm -rf '" + dir + "'").c_str());
+    RemoveSocketDir(socket_);
   }
 
   // Keeps embedding pool sequences and comparing bits until the test ends.

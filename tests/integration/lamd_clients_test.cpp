@@ -47,8 +47,7 @@ class LamdClientsTest : public ::testing::Test {
   }
   // The reference pool (in-process engine), saved once per test.
   void TearDown() override {
-    const std::string dir = socket_.substr(0, socket_.rfind('/'));
-    if (dir.rfind("/tmp/lamd-itest-", 0) == 0) (void)!std::system(("rm -rf '" + dir + "'").c_str());
+    RemoveSocketDir(socket_);
   }
   std::string Pool(uint32_t n = 48, uint32_t max_len = 16) {
     const std::string path = dir_ + "/pool.bin";

@@ -59,8 +59,7 @@ class LamdTextTest : public ::testing::Test {
     socket_ = SocketPath();
   }
   void TearDown() override {
-    const std::string dir = socket_.substr(0, socket_.rfind('/'));
-    if (dir.rfind("/tmp/lamd-itest-", 0) == 0) (void)!std::system(("rm -rf '" + dir + "'").c_str());
+    RemoveSocketDir(socket_);
   }
   std::string dir_, socket_;
 };

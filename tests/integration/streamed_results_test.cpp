@@ -194,8 +194,7 @@ class StreamedResultsTest : public ::testing::Test {
   }
   void TearDown() override {
     if (client_ != nullptr) Api().client_close(client_);
-    const std::string dir = socket_.substr(0, socket_.rfind('/'));
-    if (dir.rfind("/tmp/lamd-itest-", 0) == 0) (void)!std::system(("rm -rf '" + dir + "'").c_str());
+    RemoveSocketDir(socket_);
   }
   // Starts the scripted daemon and opens the client on it.
   void Open(ScriptedDaemon& d, uint64_t arena_bytes = 4u << 20) {

@@ -135,18 +135,24 @@ TEST(ShmSegmentTest, SessionHoldsSubmissionsBackWhenTheCompletionRingHasNoRoom) 
   EXPECT_TRUE(s->TakeSubmission(&d));
 }
 
+// A 1 MiB-arena session with `ring_entries` completion slots, for a client that does (or does not)
+// speak shm minor 2. Null if it could not be made.
+std::shared_ptr<server::ClientSession> StreamingSession(uint32_t ring_entries, bool stream_results) {
+  server::SessionParams p;
+  p.ring_entries = ring_entries;
+  p.arena_bytes = 1 << 20;
+  p.stream_results = stream_results;
+  auto made = server::ClientSession::Create(p);
+  return made.ok() ? std::move(made.value()) : nullptr;
+}
+
 // Which completions the session streams (shm/stream.h): large outputs, and only to a client
 // that said it speaks shm minor >= 2; everything else is written before the completion.
 TEST(ShmSegmentTest, SessionStreamsOnlyLargeOutputsToClientsThatUnderstandIt) {
   for (const bool streaming_client : {false, true}) {
     SCOPED_TRACE(streaming_client ? "minor-2 client" : "older client");
-    server::SessionParams p;
-    p.ring_entries = 4;
-    p.arena_bytes = 1 << 20;
-    p.stream_results = streaming_client;
-    auto made = server::ClientSession::Create(p);
-    ASSERT_TRUE(made.ok());
-    auto& s = *made;
+    auto s = StreamingSession(4, streaming_client);
+    ASSERT_NE(s, nullptr);
     SegmentHeader* h = s->header();
     EXPECT_EQ(h->out_progress.load(), kStreamInitial);
     char* base = reinterpret_cast<char*>(h);
@@ -177,13 +183,8 @@ TEST(ShmSegmentTest, SessionStreamsOnlyLargeOutputsToClientsThatUnderstandIt) {
 }
 
 TEST(ShmSegmentTest, AStreamThatCouldNotBePublishedIsNotLeftAnnounced) {
-  server::SessionParams p;
-  p.ring_entries = 2;
-  p.arena_bytes = 1 << 20;
-  p.stream_results = true;
-  auto made = server::ClientSession::Create(p);
-  ASSERT_TRUE(made.ok());
-  auto& s = *made;
+  auto s = StreamingSession(2, true);
+  ASSERT_NE(s, nullptr);
   std::vector<float> rows(64 * 384, 1.0f);
   CompletionDesc c{};
   ASSERT_TRUE(s->Complete(c, nullptr, 0, false));

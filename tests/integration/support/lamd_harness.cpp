@@ -49,6 +49,11 @@ std::string SocketPath() {
   return dir + "/lamd.sock";
 }
 
+void RemoveSocketDir(const std::string& socket) {
+  const std::string dir = socket.substr(0, socket.rfind('/'));
+  if (dir.rfind("/tmp/lamd-itest-", 0) == 0) (void)!std::system(("rm -rf '" + dir + "'").c_str());
+}
+
 pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   std::vector<char*> av;
   for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));

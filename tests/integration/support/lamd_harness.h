@@ -24,6 +24,8 @@ std::string ScratchDir(const std::string& name);
 
 // A fresh, short Unix socket path (sun_path holds 107 bytes; build trees can be deep).
 std::string SocketPath();
+// Removes the directory SocketPath() made for `socket` (and nothing outside /tmp/lamd-itest-*).
+void RemoveSocketDir(const std::string& socket);
 
 // Spawns `argv` (argv[0] is a path) with extra environment `env` ("K=V"); returns the pid.
 pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
