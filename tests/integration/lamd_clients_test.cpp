@@ -39,23 +39,15 @@ std::set<std::string> DevShm() {
   return s;
 }
 
-class LamdClientsTest : public ::testing::Test {
+class LamdClientsTest : public LamdTest {
  protected:
-  void SetUp() override {
-    dir_ = ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    socket_ = SocketPath();
-  }
   // The reference pool (in-process engine), saved once per test.
-  void TearDown() override {
-    RemoveSocketDir(socket_);
-  }
   std::string Pool(uint32_t n = 48, uint32_t max_len = 16) {
     const std::string path = dir_ + "/pool.bin";
     pool_ = ReferencePool::Build(ModelDir(), n, max_len, 17);
     EXPECT_TRUE(pool_.Save(path));
     return path;
   }
-  std::string dir_, socket_;
   ReferencePool pool_;
 };
 

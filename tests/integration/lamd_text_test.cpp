@@ -52,17 +52,7 @@ std::vector<float> InProcess(const std::vector<std::string>& texts) {
   return out;
 }
 
-class LamdTextTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    socket_ = SocketPath();
-  }
-  void TearDown() override {
-    RemoveSocketDir(socket_);
-  }
-  std::string dir_, socket_;
-};
+using LamdTextTest = LamdTest;
 
 TEST_F(LamdTextTest, DaemonTokenisationIsBitwiseTheInProcessResultAndBadUtf8IsNamed) {
   std::string long_text;

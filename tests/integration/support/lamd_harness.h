@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "lam/lam.h"
 
 namespace lam::itest {
@@ -77,6 +79,18 @@ const LamApi& Api();  // aborts the test binary if the library cannot be loaded
 
 // Runs lamctl with `args`; returns its stdout, with its exit status in *rc (-1 if it did not run).
 std::string Lamctl(const std::vector<std::string>& args, int* rc);
+
+// A test with its own scratch directory (dir_, named after the test) and lamd socket path
+// (socket_), whose directory is removed afterwards.
+class LamdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ScratchDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    socket_ = SocketPath();
+  }
+  void TearDown() override { RemoveSocketDir(socket_); }
+  std::string dir_, socket_;
+};
 
 // Opens a client on `socket`; null (with the status in *status) on failure.
 lam_client* OpenClient(const std::string& socket, lam_status* status, uint64_t arena_bytes = 0);
