@@ -212,6 +212,14 @@ class StreamedResultsTest : public ::testing::Test {
     r.timeout_ms = timeout_ms;
     return r;
   }
+  // lam_client_embed_tokens of the 64 sequences into *out on another thread.
+  std::future<lam_status> EmbedAsync(std::vector<float>* out, uint32_t timeout_ms = 20000) {
+    return std::async(std::launch::async, [this, out, timeout_ms] {
+      const lam_embed_tokens_request req = Request(timeout_ms);
+      size_t n = 0;
+      return Api().embed_tokens(client_, &req, out->data(), out->size(), &n);
+    });
+  }
   static bool RowsOf(uint64_t ticket, const float* got) {
     for (size_t i = 0; i < kSeqs * kDim; ++i) {
       if (got[i] != RowValue(ticket, i)) return false;
@@ -291,10 +299,7 @@ TEST_F(StreamedResultsTest, ABlockStillBeingStreamedIntoIsNotReusedForTheNextReq
   const uint32_t index = daemon.PushStreamed(a);  // answered, rows not yet written
 
   std::vector<float> out(kSeqs * kDim, -1.0f);
-  auto call = std::async(std::launch::async, [&] {
-    size_t n = 0;
-    return Api().embed_tokens(client_, &req, out.data(), out.size(), &n);
-  });
+  auto call = EmbedAsync(&out);
   shm::SubmitDesc b{};
   EXPECT_FALSE(daemon.NextSubmission(&b, 300)) << "the next request was placed while the block was being written";
   daemon.Finish(index, a);
@@ -309,11 +314,7 @@ TEST_F(StreamedResultsTest, ADaemonDyingMidStreamIsReportedWithinASecond) {
   ScriptedDaemon daemon(socket_);
   Open(daemon);
   std::vector<float> out(kSeqs * kDim);
-  auto call = std::async(std::launch::async, [&] {
-    const lam_embed_tokens_request req = Request(60000);
-    size_t n = 0;
-    return Api().embed_tokens(client_, &req, out.data(), out.size(), &n);
-  });
+  auto call = EmbedAsync(&out, 60000);
   shm::SubmitDesc d{};
   ASSERT_TRUE(daemon.NextSubmission(&d, 10000));
   const uint32_t index = daemon.PushStreamed(d);
@@ -351,11 +352,7 @@ TEST_F(StreamedResultsTest, AnOlderDaemonsSegmentIsNeverWaitedOn) {
   ScriptedDaemon daemon(socket_, 1);
   Open(daemon);
   std::vector<float> out(kSeqs * kDim, -1.0f);
-  auto call = std::async(std::launch::async, [&] {
-    const lam_embed_tokens_request req = Request(5000);
-    size_t n = 0;
-    return Api().embed_tokens(client_, &req, out.data(), out.size(), &n);
-  });
+  auto call = EmbedAsync(&out, 5000);
   shm::SubmitDesc d{};
   ASSERT_TRUE(daemon.NextSubmission(&d, 10000));
   daemon.PushWritten(d);  // completion ring index 0
