@@ -131,7 +131,7 @@ TEST(CpuGemmTest, ColumnHalvesGiveTheFullGemmBits) {
         std::vector<float> src(static_cast<size_t>(kTileRows) * spec.k);
         for (auto& x : src) x = nd(rng);
         for (int kind = 0; kind < 2; ++kind) {
-          const size_t rows = kind == 0 ? kTileRows : kTailRows;
+          const size_t rows = TileRowsOf(kind);
           auto slot = GemmSlot::Create(eng, fx.full[i][kind]);
           ASSERT_TRUE(slot.ok());
           std::vector<float> ref(rows * spec.n), got(rows * spec.n, -1.0f);

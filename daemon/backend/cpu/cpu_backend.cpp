@@ -488,14 +488,8 @@ Status CpuBackend::RunLayer(Exe& exe, int layer, PairTeam* team) {
   if (split) {
     split_gemm(0, exe.x.get(), kDm, exe.z.get(), kZCols);
   } else {
-    par(exe.ntiles, 1, [&](size_t begin, size_t end) {
-      auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-      for (size_t tile = begin; tile < end; ++tile) {
-        int kind;
-        const size_t r0 = exe.TileStart(tile, &kind);
-        gemm(slot, slot.in[kind], g_in_[kind], exe.x.get() + r0 * kDm, lp.w_in, nullptr,
-             exe.z.get() + r0 * kZCols);
-      }
+    ForEachTile(par, exe, exe.slots, [&](Exe::Slot& slot, int kind, size_t r0, size_t) {
+      gemm(slot, slot.in[kind], g_in_[kind], exe.x.get() + r0 * kDm, lp.w_in, nullptr, exe.z.get() + r0 * kZCols);
     });
   }
   if (exe.failed.load()) return Status::Ok();
@@ -595,28 +589,22 @@ Status CpuBackend::RunLayer(Exe& exe, int layer, PairTeam* team) {
     }
     return Status::Ok();
   }
-  par(exe.ntiles, 1, [&](size_t begin, size_t end) {
-    auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-    for (size_t tile = begin; tile < end; ++tile) {
-      int kind;
-      const size_t r0 = exe.TileStart(tile, &kind);
-      const size_t r1 = std::min(exe.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
-      float* xt = exe.x.get() + r0 * kDm;
-      float* ot = exe.o.get() + r0 * kDm;
-      for (size_t i = r0; i < r1; ++i) {
-        GatedRmsNormRow(exe.o.get() + i * kDm, exe.z.get() + i * kZCols + kZg, L.onorm_w);
-      }
-      gemm(slot, slot.out[kind], g_out_[kind], ot, lp.w_out, nullptr, slot.tmp.get());
-      for (size_t i = r0; i < r1; ++i) {
-        float* x = exe.x.get() + i * kDm;
-        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln1_w, L.ln1_b, eps, x);
-      }
-      gemm(slot, slot.ffn1[kind], g_ffn1_[kind], xt, lp.w_ffn1, &lp.b_ffn1, slot.mid.get());
-      gemm(slot, slot.ffn2[kind], g_ffn2_[kind], slot.mid.get(), lp.w_ffn2, &lp.b_ffn2, slot.tmp.get());
-      for (size_t i = r0; i < r1; ++i) {
-        float* x = exe.x.get() + i * kDm;
-        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln2_w, L.ln2_b, eps, x);
-      }
+  ForEachTile(par, exe, exe.slots, [&](Exe::Slot& slot, int kind, size_t r0, size_t r1) {
+    float* xt = exe.x.get() + r0 * kDm;
+    float* ot = exe.o.get() + r0 * kDm;
+    for (size_t i = r0; i < r1; ++i) {
+      GatedRmsNormRow(exe.o.get() + i * kDm, exe.z.get() + i * kZCols + kZg, L.onorm_w);
+    }
+    gemm(slot, slot.out[kind], g_out_[kind], ot, lp.w_out, nullptr, slot.tmp.get());
+    for (size_t i = r0; i < r1; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln1_w, L.ln1_b, eps, x);
+    }
+    gemm(slot, slot.ffn1[kind], g_ffn1_[kind], xt, lp.w_ffn1, &lp.b_ffn1, slot.mid.get());
+    gemm(slot, slot.ffn2[kind], g_ffn2_[kind], slot.mid.get(), lp.w_ffn2, &lp.b_ffn2, slot.tmp.get());
+    for (size_t i = r0; i < r1; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln2_w, L.ln2_b, eps, x);
     }
   });
   return Status::Ok();

@@ -305,14 +305,8 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer, PairTeam* team) {
   if (split) {
     split_gemm(0, exe.x.get(), kDm, exe.qkv.get(), kQkv);
   } else {
-    par(exe.ntiles, 1, [&](size_t begin, size_t end) {
-      auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-      for (size_t tile = begin; tile < end; ++tile) {
-        int kind;
-        const size_t r0 = exe.TileStart(tile, &kind);
-        gemm(slot.qkv[kind], g_qkv_[kind], exe.x.get() + r0 * kDm, lp.w_qkv, lp.b_qkv,
-             exe.qkv.get() + r0 * kQkv);
-      }
+    ForEachTile(par, exe, exe.slots, [&](auto& slot, int kind, size_t r0, size_t) {
+      gemm(slot.qkv[kind], g_qkv_[kind], exe.x.get() + r0 * kDm, lp.w_qkv, lp.b_qkv, exe.qkv.get() + r0 * kQkv);
     });
   }
   if (exe.failed.load()) return;
@@ -350,24 +344,18 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer, PairTeam* team) {
     }
     return;
   }
-  par(exe.ntiles, 1, [&](size_t begin, size_t end) {
-    auto& slot = exe.slots[static_cast<size_t>(CpuThreads::SlotIndex())];
-    for (size_t tile = begin; tile < end; ++tile) {
-      int kind;
-      const size_t r0 = exe.TileStart(tile, &kind);
-      const size_t r1 = std::min(exe.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
-      float* xt = exe.x.get() + r0 * kDm;
-      gemm(slot.out[kind], g_out_[kind], exe.ctx.get() + r0 * kDm, lp.w_out, lp.b_out, slot.tmp.get());
-      for (size_t i = r0; i < r1; ++i) {
-        float* x = exe.x.get() + i * kDm;
-        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln1_w, L.ln1_b, eps, x);
-      }
-      gemm(slot.ffn1[kind], g_ffn1_[kind], xt, lp.w_ffn1, lp.b_ffn1, slot.mid.get());
-      gemm(slot.ffn2[kind], g_ffn2_[kind], slot.mid.get(), lp.w_ffn2, lp.b_ffn2, slot.tmp.get());
-      for (size_t i = r0; i < r1; ++i) {
-        float* x = exe.x.get() + i * kDm;
-        AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln2_w, L.ln2_b, eps, x);
-      }
+  ForEachTile(par, exe, exe.slots, [&](auto& slot, int kind, size_t r0, size_t r1) {
+    float* xt = exe.x.get() + r0 * kDm;
+    gemm(slot.out[kind], g_out_[kind], exe.ctx.get() + r0 * kDm, lp.w_out, lp.b_out, slot.tmp.get());
+    for (size_t i = r0; i < r1; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln1_w, L.ln1_b, eps, x);
+    }
+    gemm(slot.ffn1[kind], g_ffn1_[kind], xt, lp.w_ffn1, lp.b_ffn1, slot.mid.get());
+    gemm(slot.ffn2[kind], g_ffn2_[kind], slot.mid.get(), lp.w_ffn2, lp.b_ffn2, slot.tmp.get());
+    for (size_t i = r0; i < r1; ++i) {
+      float* x = exe.x.get() + i * kDm;
+      AddLayerNormRow(x, slot.tmp.get() + (i - r0) * kDm, L.ln2_w, L.ln2_b, eps, x);
     }
   });
 }

@@ -60,7 +60,7 @@ Status CreateLayerGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], Lay
   *tail_tiles = true;
   for (int i = 0; i < 4; ++i) {
     for (int kind = 0; kind < 2; ++kind) {
-      auto r = GemmPrimitive::Create(eng, specs[i], kind == 0 ? kTileRows : kTailRows);
+      auto r = GemmPrimitive::Create(eng, specs[i], TileRowsOf(kind));
       if (!r.ok()) return r.status();
       dst[i][kind] = std::move(r).value();
     }
@@ -116,7 +116,7 @@ Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], Spl
       for (int h = 0; h < 2; ++h) {
         GemmSpec hs = specs[i];
         hs.n = s.cols(h);
-        auto r = GemmPrimitive::Create(eng, hs, kind == 0 ? kTileRows : kTailRows);
+        auto r = GemmPrimitive::Create(eng, hs, TileRowsOf(kind));
         if (!r.ok()) return r.status();
         s.half[kind][h] = std::move(r).value();
       }
@@ -196,7 +196,7 @@ Status VerifySplitGemms(const dnnl::engine& eng, LayerGemmConstPrims& full, cons
     std::vector<float> ref(static_cast<size_t>(kTileRows) * s.n), got(ref.size(), 0.0f),
         part(static_cast<size_t>(kTileRows) * s.n0);
     for (int kind = 0; kind < 2 && *match; ++kind) {
-      const size_t rows = kind == 0 ? kTileRows : kTailRows;
+      const size_t rows = TileRowsOf(kind);
       auto slot = GemmSlot::Create(eng, full[i][kind]);
       if (!slot.ok()) return slot.status();
       LAM_RETURN_IF_ERROR(slot->Execute(full[i][kind], src.data(), *packed[i], bias[i], ref.data()));

@@ -76,6 +76,10 @@ struct TiledRun {
   void PlanTiles(bool tail_tiles);
   // First row and kind (0: kTileRows, 1: kTailRows) of tile t.
   size_t TileStart(size_t t, int* kind) const;
+  // One past the last row of the tile of `kind` starting at r0.
+  size_t TileEnd(size_t r0, int kind) const {
+    return std::min(rows, r0 + static_cast<size_t>(TileRowsOf(kind)));
+  }
 };
 
 // INVALID_ARG unless 1 <= max_sequences <= token_budget <= 2^20 (the buckets a CPU backend
@@ -270,6 +274,20 @@ void ForItems(PairTeam* team, bool serial, size_t n, size_t grain, const F& f) {
   }
 }
 
+// f(slot, kind, r0, r1) for every row tile [r0, r1) of `run` (kind as TileStart), the tiles shared
+// out by par(n, grain, body) (the backends' ForItems wrapper), each with its thread's slot.
+template <typename Par, typename Slots, typename F>
+void ForEachTile(const Par& par, const TiledRun& run, Slots& slots, const F& f) {
+  par(run.ntiles, 1, [&](size_t begin, size_t end) {
+    auto& slot = slots[static_cast<size_t>(CpuThreads::SlotIndex())];
+    for (size_t tile = begin; tile < end; ++tile) {
+      int kind;
+      const size_t r0 = run.TileStart(tile, &kind);
+      f(slot, kind, r0, run.TileEnd(r0, kind));
+    }
+  });
+}
+
 // One GEMM of a layer as column halves over every row tile of `run`, half h on team item h:
 // half_gemm(slot, kind, h, src_tile, part) computes the dense [tile rows, sg.cols(h)] result
 // into `part` (the slot's scratch), which is then scattered into dst's columns.
@@ -281,9 +299,8 @@ void SplitGemmOverTiles(PairTeam& team, const TiledRun& run, Slots& slots, const
     for (size_t tile = 0; tile < run.ntiles; ++tile) {
       int kind;
       const size_t r0 = run.TileStart(tile, &kind);
-      const size_t r1 = std::min(run.rows, r0 + (kind == 0 ? kTileRows : kTailRows));
       half_gemm(slot, kind, h, src + r0 * src_ld, slot.part.get());
-      ScatterColumns(slot.part.get(), sg.cols(h), r1 - r0, dst + r0 * ld, ld, sg.col0(h));
+      ScatterColumns(slot.part.get(), sg.cols(h), run.TileEnd(r0, kind) - r0, dst + r0 * ld, ld, sg.col0(h));
     }
   });
 }

@@ -19,6 +19,8 @@ constexpr int kTileRows = 64;
 // primitives are bitwise identical, which cpu_gemm_test pins for every weight shape; the backend
 // also checks at start-up that both use the same packed weight layout.
 constexpr int kTailRows = 16;
+// Rows of a tile of `kind` (0: kTileRows, 1: kTailRows; TiledRun::TileStart).
+constexpr int TileRowsOf(int kind) { return kind == 0 ? kTileRows : kTailRows; }
 
 // Z: output of the fused input projection, one row per packed token.
 constexpr int kZq = 0, kZk = 384, kZv = 768, kZg = 1152;
