@@ -17,6 +17,18 @@ struct BenchOptions {
   int warmup = 1;                     // --warmup
   int threads = 0;                    // --threads (0 = all cores)
   std::string format = "md";          // -o md|json
+  // soak (bench_soak.cpp)
+  double soak_minutes = 0;            // --minutes (fractions allowed)
+  int soak_clients = 32;              // --clients: 1 light + 1 flooding + workers
+  double soak_restart_every = 300;    // --restart-every SEC (0 = never)
+  double soak_kill_every = 5;         // --kill-every SEC (0 = never)
+  double soak_report_every = 60;      // --report-every SEC
+  double soak_warmup_sec = 120;       // --warmup-sec: growth baseline this long after ready
+  double soak_stuck_sec = 90;         // --stuck-sec: a client silent this long has lost a result
+  int soak_pool = 2048;               // --pool: token sequences in the input pool
+  int soak_max_len = 256;             // --max-len: longest pool sequence (tokens)
+  int soak_max_seqs = 16;             // --max-seqs: sequences per request at most
+  unsigned long long seed = 1;        // --seed
 };
 
 struct BenchTable {
@@ -40,6 +52,9 @@ std::string Fixed(double v, int digits);
 int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out);
 // IPC suite (bench_ipc.cpp): lamd's data plane vs its two-process floors; needs --model.
 int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out);
+// Soak (bench_soak.cpp): lamd + clients + restarts + SIGKILLs for --minutes, every result
+// checked against the in-process engine. Prints its own report; returns its exit code.
+int RunSoak(const BenchOptions& opt);
 // Cache suite (bench_cache.cpp): executable cache compile vs hit/load, time to ready.
 int RunCacheBench(const BenchOptions& opt, std::vector<BenchTable>* out);
 

@@ -2,6 +2,9 @@
 // lam-bench: benchmarks with a reproducible header (date, CPU, build type, commit).
 //   lam-bench [engine] (--model DIR | --synthetic f128|r64t|r32|all) [-r N] [--warmup N]
 //             [--threads N] [--shapes 1x16,32x128,8x512,1x8192] [-o md|json]
+//   lam-bench soak --minutes N --model DIR [--clients 32] [--restart-every SEC] [--kill-every SEC]
+//             [--seed N] [--report-every SEC] [--warmup-sec SEC] [--stuck-sec SEC] [--pool N]
+//             [--max-len N] [--max-seqs N]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -41,6 +44,8 @@ void Usage(FILE* f) {
                "usage: lam-bench [SUITE...] [options]\n"
                "suites:\n");
   for (const auto& s : kSuites) std::fprintf(f, "  %-10s %s\n", s.name, s.help);
+  std::fprintf(f, "  %-10s %s\n", "soak",
+               "lamd + 32 clients, SIGKILLs and restarts for --minutes, every result checked (not run by default)");
   std::fprintf(f,
                "options:\n"
                "  --model DIR          benchmark a model directory\n"
@@ -49,8 +54,21 @@ void Usage(FILE* f) {
                "  -r N                 timed repetitions (default 5), after --warmup N (default 1)\n"
                "  --threads N          CPU worker threads (default: all cores)\n"
                "  -o md|json           output format (default md)\n"
+               "soak options:\n"
+               "  --minutes N          run time (fractions allowed); required\n"
+               "  --clients N          client processes: 1 light, 1 flooding, N-2 workers (default 32)\n"
+               "  --restart-every SEC  restart lamd (SIGTERM, start) this often (default 300; 0 never)\n"
+               "  --kill-every SEC     SIGKILL a random client this often (default 5; 0 never)\n"
+               "  --report-every SEC   report line interval (default 60)\n"
+               "  --warmup-sec SEC     growth baseline this long after lamd is ready (default 120)\n"
+               "  --stuck-sec SEC      a client silent this long while lamd lives lost a result (default 90)\n"
+               "  --pool N             token sequences in the input pool (default 2048; texts N/4)\n"
+               "  --max-len N          longest pool sequence in tokens (default 256)\n"
+               "  --max-seqs N         sequences per request at most (default 16)\n"
+               "  --seed N             seed of the pools and of the clients' choices (default 1)\n"
                "environment:\n"
-               "  LAM_BENCH_FMA_ISA=avx2|scalar  cap the ISA of the engine suite's FMA peak loop\n");
+               "  LAM_BENCH_FMA_ISA=avx2|scalar  cap the ISA of the engine suite's FMA peak loop\n"
+               "  LAM_BENCH_SOAK_CORRUPT_ROW=K   soak: flip a bit of the K-th row checked (tests that it fails)\n");
 }
 
 std::string CpuModel() {
@@ -63,6 +81,27 @@ std::string CpuModel() {
     }
   }
   return "unknown";
+}
+
+// The flags a reader of a CPU result needs (lscpu's avx512 / bf16 / amx ones).
+std::string CpuFlags() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::string out;
+    std::stringstream ss(line.substr(line.find(':') + 1));
+    std::string f;
+    while (ss >> f) {
+      if (f.rfind("avx512", 0) == 0 || f.find("bf16") != std::string::npos || f.rfind("amx", 0) == 0 || f == "avx2" ||
+          f == "fma") {
+        if (!out.empty()) out += ' ';
+        out += f;
+      }
+    }
+    return out;
+  }
+  return "";
 }
 
 std::string UtcNow() {
@@ -111,6 +150,7 @@ int main(int argc, char** argv) {
   using namespace lam::bench;
   BenchOptions opt;
   std::vector<const Suite*> suites;
+  bool soak = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](const char* name) -> std::string {
@@ -130,6 +170,16 @@ int main(int argc, char** argv) {
       }
       return static_cast<int>(n);
     };
+    auto real = [&](const char* name) {
+      const std::string v = value(name);
+      char* end = nullptr;
+      const double d = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(d >= 0) || d > 1e7) {
+        std::fprintf(stderr, "lam-bench: %s expects a non-negative number, got '%s'\n", name, v.c_str());
+        std::exit(2);
+      }
+      return d;
+    };
     if (a == "-h" || a == "--help") {
       Usage(stdout);
       return 0;
@@ -145,6 +195,30 @@ int main(int argc, char** argv) {
       opt.warmup = number("--warmup");
     } else if (a == "--threads") {
       opt.threads = number("--threads");
+    } else if (a == "soak") {
+      soak = true;
+    } else if (a == "--minutes") {
+      opt.soak_minutes = real("--minutes");
+    } else if (a == "--clients") {
+      opt.soak_clients = number("--clients");
+    } else if (a == "--restart-every") {
+      opt.soak_restart_every = real("--restart-every");
+    } else if (a == "--kill-every") {
+      opt.soak_kill_every = real("--kill-every");
+    } else if (a == "--report-every") {
+      opt.soak_report_every = real("--report-every");
+    } else if (a == "--warmup-sec") {
+      opt.soak_warmup_sec = real("--warmup-sec");
+    } else if (a == "--stuck-sec") {
+      opt.soak_stuck_sec = real("--stuck-sec");
+    } else if (a == "--pool") {
+      opt.soak_pool = number("--pool");
+    } else if (a == "--max-len") {
+      opt.soak_max_len = number("--max-len");
+    } else if (a == "--max-seqs") {
+      opt.soak_max_seqs = std::max(1, number("--max-seqs"));
+    } else if (a == "--seed") {
+      opt.seed = static_cast<unsigned long long>(number("--seed"));
     } else if (a == "-o") {
       opt.format = value("-o");
       if (opt.format != "md" && opt.format != "json") {
@@ -164,6 +238,19 @@ int main(int argc, char** argv) {
       suites.push_back(found);
     }
   }
+  const std::string date = UtcNow(), cpu = CpuModel();
+  const std::string build = LAM_BUILD_TYPE, commit = LAM_BUILD_COMMIT;
+  if (soak) {
+    // The soak reports as it goes (a line per interval), so the header comes first.
+    if (!suites.empty()) {
+      std::fprintf(stderr, "lam-bench: soak runs alone\n");
+      return 2;
+    }
+    std::printf("- date: %s\n- cpu: %s\n- cpu flags: %s\n- build type: %s\n- commit: %s\n", date.c_str(), cpu.c_str(),
+                CpuFlags().c_str(), build.c_str(), commit.c_str());
+    std::fflush(stdout);
+    return RunSoak(opt);
+  }
   if (suites.empty()) {
     for (const auto& s : kSuites) suites.push_back(&s);
   }
@@ -175,8 +262,6 @@ int main(int argc, char** argv) {
     if (rc != 0) return rc;
   }
 
-  const std::string date = UtcNow(), cpu = CpuModel();
-  const std::string build = LAM_BUILD_TYPE, commit = LAM_BUILD_COMMIT;
   if (opt.format == "json") {
     nlohmann::json j;
     j["date"] = date;
