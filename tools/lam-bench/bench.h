@@ -27,7 +27,8 @@ struct BenchOptions {
   double soak_stuck_sec = 90;         // --stuck-sec: a client silent this long has lost a result
   int soak_pool = 2048;               // --pool: token sequences in the input pool
   int soak_max_len = 256;             // --max-len: longest pool sequence (tokens)
-  int soak_max_seqs = 16;             // --max-seqs: sequences per request at most
+  int soak_max_seqs = 8;              // --max-seqs: sequences per request at most
+  int soak_think_ms = 50;             // --think-ms: workers pause 0-2x this between calls
   unsigned long long seed = 1;        // --seed
 };
 

@@ -6,7 +6,8 @@
 // only): one light client (a tiny request every 50 ms; its latency is reported), one flooding
 // client (tiny requests back to back, 8 in flight) and the rest workers (random batches of 1 to
 // --max-seqs random token sequences or texts, through submit+wait, pipelined submissions,
-// zero-copy results and the synchronous calls; sessions closed and reopened now and then).
+// zero-copy results and the synchronous calls, pausing 0-2 x --think-ms between calls; sessions
+// closed and reopened now and then).
 // A supervisor SIGKILLs a random worker every --kill-every seconds (respawned at once) and
 // restarts lamd every --restart-every seconds (SIGTERM, wait, start again).
 //
@@ -16,9 +17,11 @@
 // successful call is compared bitwise with that reference (lamd is bit-exact and batch-invariant
 // on the CPU backend). A mismatch, or a success with the wrong number of rows, is WRONG.
 //
-// Loss accounting: a client waits kWaitMs for a request the daemon drops unstarted after
-// kDeadlineMs, so a client-side TIMEOUT while the same daemon lived throughout is LOST; so is a
-// client that reports nothing for --stuck-sec seconds while the daemon lived (it is killed).
+// Loss accounting: with submit + wait a client waits kWaitMs for a request the daemon drops
+// unstarted after kDeadlineMs, so a client-side TIMEOUT there while the same daemon lived
+// throughout is LOST (the synchronous calls wait exactly the deadline; their TIMEOUT is only
+// counted); so is a client that returns no call for --stuck-sec seconds while the daemon lived
+// (it is killed and respawned).
 // DAEMON_UNAVAILABLE (or any other failure) on a call that overlapped a restart is expected and
 // only counted by status; OVERLOADED and DEADLINE_EXCEEDED are load shedding, counted. Any
 // other failure status is UNEXPECTED.
@@ -72,6 +75,10 @@ namespace {
 using namespace soak;
 
 constexpr int64_t kSec = 1000000000;
+
+// SIGINT/SIGTERM end the run early (children and lamd are still stopped and reaped).
+std::atomic<int> g_interrupted{0};
+extern "C" void OnInterrupt(int sig) { g_interrupted.store(sig); }
 
 std::string StatusName(int32_t s) {
   switch (s) {
@@ -303,7 +310,10 @@ bool Soak::StartDaemon() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  Fail("lamd not ready after 600 s");
+  Fail("lamd not ready after 600 s; killed");
+  ::kill(lamd_, SIGKILL);
+  ::waitpid(lamd_, nullptr, 0);
+  lamd_ = -1;
   return false;
 }
 
@@ -354,7 +364,8 @@ void Soak::SpawnChild(size_t slot) {
                                          std::to_string(rng_.Next() >> 1), std::to_string(pool_.seed),
                                          std::to_string(pool_.n_tokens), std::to_string(pool_.n_tiny),
                                          std::to_string(pool_.n_texts), std::to_string(pool_.max_len),
-                                         std::to_string(pool_.vocab), std::to_string(opt_.soak_max_seqs)};
+                                         std::to_string(pool_.vocab), std::to_string(opt_.soak_max_seqs),
+                                         std::to_string(opt_.soak_think_ms)};
   c.pid = Spawn(args, p[1]);
   ::close(p[1]);
   c.killed = false;
@@ -505,6 +516,7 @@ void Soak::HandleRecord(pid_t pid, const RecordHeader& h, const uint32_t* idx, c
   ++c.errors[h.status];
   if (h.status == LAM_STATUS_OVERLOADED || h.status == LAM_STATUS_DEADLINE_EXCEEDED) return;
   if (Excused(h.t0_ns, h.t1_ns)) return;
+  if (h.status == LAM_STATUS_TIMEOUT && (h.mode == kModeSync || h.mode == kModeResult)) return;  // soak_common.h
   if (h.status == LAM_STATUS_TIMEOUT) {
     ++c.lost;
     detail("LOST result (no answer within " + std::to_string(kWaitMs) + " ms while lamd lived)");
@@ -674,8 +686,9 @@ int Soak::Run() {
               "SIGKILL every %.1f s, seed %llu\n",
               opt_.soak_minutes, opt_.model_dir.c_str(), n_clients, n_clients - 2, opt_.soak_restart_every,
               opt_.soak_kill_every, static_cast<unsigned long long>(opt_.seed));
-  std::printf("- pools: %u token sequences (%u tiny, up to %u tokens), %u texts; %d sequences per request at most\n",
-              pool_.n_tokens, pool_.n_tiny, pool_.max_len, pool_.n_texts, opt_.soak_max_seqs);
+  std::printf("- pools: %u token sequences (%u tiny, up to %u tokens), %u texts; %d sequences per request at most; "
+              "workers pause 0-%d ms between calls\n",
+              pool_.n_tokens, pool_.n_tiny, pool_.max_len, pool_.n_texts, opt_.soak_max_seqs, 2 * opt_.soak_think_ms);
   std::printf("- growth limits per daemon instance after %.0f s: RSS baseline + max(32 MiB, 10%%), fds baseline + 16; "
               "/dev/shm entries <= %d (at start)\n",
               opt_.soak_warmup_sec, shm_start_);
@@ -701,7 +714,8 @@ int Soak::Run() {
   const int64_t report_every = static_cast<int64_t>(std::max(1.0, opt_.soak_report_every) * kSec);
   int64_t next_kill = start_ns_ + kill_every, next_restart = start_ns_ + restart_every;
   int64_t next_report = start_ns_ + report_every;
-  for (int64_t now = shm::MonotonicNs(); now < end && lamd_ > 0; now = shm::MonotonicNs()) {
+  for (int64_t now = shm::MonotonicNs(); now < end && lamd_ > 0 && g_interrupted.load() == 0;
+       now = shm::MonotonicNs()) {
     Reap();
     Watchdog(now);
     if (kill_every > 0 && now >= next_kill) {
@@ -727,6 +741,7 @@ int Soak::Run() {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
+  if (const int sig = g_interrupted.load(); sig != 0) Fail("interrupted by signal " + std::to_string(sig));
   for (Child& c : children_) {
     if (c.pid <= 0) continue;
     ::kill(c.pid, SIGKILL);
@@ -791,6 +806,10 @@ int RunSoak(const BenchOptions& opt) {
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
   Soak s(opt);
   return s.Run();
 }

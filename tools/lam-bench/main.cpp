@@ -4,7 +4,7 @@
 //             [--threads N] [--shapes 1x16,32x128,8x512,1x8192] [-o md|json]
 //   lam-bench soak --minutes N --model DIR [--clients 32] [--restart-every SEC] [--kill-every SEC]
 //             [--seed N] [--report-every SEC] [--warmup-sec SEC] [--stuck-sec SEC] [--pool N]
-//             [--max-len N] [--max-seqs N]
+//             [--max-len N] [--max-seqs N] [--think-ms N]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -64,7 +64,8 @@ void Usage(FILE* f) {
                "  --stuck-sec SEC      a client silent this long while lamd lives lost a result (default 90)\n"
                "  --pool N             token sequences in the input pool (default 2048; texts N/4)\n"
                "  --max-len N          longest pool sequence in tokens (default 256)\n"
-               "  --max-seqs N         sequences per request at most (default 16)\n"
+               "  --max-seqs N         sequences per request at most (default 8)\n"
+               "  --think-ms N         workers pause 0-2N ms between calls (default 50)\n"
                "  --seed N             seed of the pools and of the clients' choices (default 1)\n"
                "environment:\n"
                "  LAM_BENCH_FMA_ISA=avx2|scalar  cap the ISA of the engine suite's FMA peak loop\n"
@@ -217,6 +218,8 @@ int main(int argc, char** argv) {
       opt.soak_max_len = number("--max-len");
     } else if (a == "--max-seqs") {
       opt.soak_max_seqs = std::max(1, number("--max-seqs"));
+    } else if (a == "--think-ms") {
+      opt.soak_think_ms = number("--think-ms");
     } else if (a == "--seed") {
       opt.seed = static_cast<unsigned long long>(number("--seed"));
     } else if (a == "-o") {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // lam-bench-soak-client: one client process of `lam-bench soak` (liblamclient only, no engine).
-//   lam-bench-soak-client SOCKET ROLE SEED POOL_SEED N_TOKENS N_TINY N_TEXTS MAX_LEN VOCAB MAX_SEQS
+//   lam-bench-soak-client SOCKET ROLE SEED POOL_SEED N_TOKENS N_TINY N_TEXTS MAX_LEN VOCAB MAX_SEQS THINK_MS
 // ROLE: worker (random batches of random pool entries, tokens or texts, through every call
-// style), flood (tiny one-sequence requests back to back, 8 in flight) or light (one tiny request
+// style, pausing 0-2 x THINK_MS between calls), flood (tiny one-sequence requests back to back, 8 in flight) or light (one tiny request
 // every 50 ms, for latency). After every call it writes a RecordHeader (soak_common.h), the pool
 // indices and, on success, the rows it got to stdout (a pipe to lam-bench), which checks them.
 // It runs until killed; it exits 3 if it cannot create a handle or write to the pipe.
@@ -99,8 +99,13 @@ struct Call {
 
 class SoakClient {
  public:
-  SoakClient(const char* socket, uint8_t role, uint64_t seed, PoolSpec pool, uint32_t max_seqs)
-      : socket_(socket), role_(role), rng_(seed), pool_(pool), max_seqs_(max_seqs < 1 ? 1 : max_seqs) {}
+  SoakClient(const char* socket, uint8_t role, uint64_t seed, PoolSpec pool, uint32_t max_seqs, uint32_t think_ms)
+      : socket_(socket),
+        role_(role),
+        rng_(seed),
+        pool_(pool),
+        max_seqs_(max_seqs < 1 ? 1 : max_seqs),
+        think_ms_(think_ms) {}
 
   void Open() {
     lam_client_options o = LAM_CLIENT_OPTIONS_INIT;
@@ -128,6 +133,7 @@ class SoakClient {
         SleepMs(50);
       } else {
         st = Worker();
+        if (think_ms_ > 0) SleepMs(static_cast<int>(rng_.Range(0, 2 * think_ms_)));
       }
       if (st == LAM_STATUS_DAEMON_UNAVAILABLE) SleepMs(static_cast<int>(rng_.Range(20, 60)));
       if (st == LAM_STATUS_OVERLOADED) SleepMs(5);
@@ -239,8 +245,7 @@ class SoakClient {
 
   lam_status One(uint8_t kind, std::vector<uint32_t> indices, uint8_t mode) {
     Call c;
-    // Calls that wait inside the library wait as long as the request's own timeout.
-    c.Build(pool_, kind, std::move(indices), mode == kModeSubmitWait ? kDeadlineMs : kWaitMs);
+    c.Build(pool_, kind, std::move(indices), kDeadlineMs);
     c.mode = mode;
     if (mode == kModeSubmitWait) {
       if (!Submit(c)) return last_submit_status_;
@@ -310,6 +315,7 @@ class SoakClient {
   Rng rng_;
   PoolSpec pool_;
   uint32_t max_seqs_;
+  uint32_t think_ms_;  // workers pause 0-2x this between calls
   lam_client* client_ = nullptr;
   uint32_t dim_ = 0;
   lam_status last_submit_status_ = LAM_STATUS_OK;
@@ -319,10 +325,10 @@ class SoakClient {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 11) {
+  if (argc != 12) {
     std::fprintf(stderr,
                  "usage: lam-bench-soak-client SOCKET worker|flood|light SEED POOL_SEED N_TOKENS N_TINY N_TEXTS "
-                 "MAX_LEN VOCAB MAX_SEQS\n");
+                 "MAX_LEN VOCAB MAX_SEQS THINK_MS\n");
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
@@ -338,6 +344,7 @@ int main(int argc, char** argv) {
   pool.vocab = static_cast<uint32_t>(std::strtoul(argv[9], nullptr, 10));
   const uint32_t max_seqs = static_cast<uint32_t>(std::strtoul(argv[10], nullptr, 10));
   if (pool.n_tokens == 0 || pool.n_tiny == 0 || pool.n_tiny > pool.n_tokens || pool.vocab < 2) return 2;
-  SoakClient c(argv[1], r, std::strtoull(argv[3], nullptr, 10), pool, max_seqs);
+  const uint32_t think_ms = static_cast<uint32_t>(std::strtoul(argv[11], nullptr, 10));
+  SoakClient c(argv[1], r, std::strtoull(argv[3], nullptr, 10), pool, max_seqs, think_ms);
   c.Run();
 }

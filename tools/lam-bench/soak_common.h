@@ -136,8 +136,11 @@ struct RecordHeader {
 static_assert(sizeof(RecordHeader) == 40);
 
 // Per-call timeouts of the clients. The daemon drops a request unstarted after kDeadlineMs
-// (DEADLINE_EXCEEDED: load shedding); a client waits kWaitMs, so a client-side TIMEOUT means the
-// daemon neither answered nor dropped the request long after its deadline: a lost result.
+// (DEADLINE_EXCEEDED: load shedding); with submit + wait a client waits kWaitMs, so a
+// client-side TIMEOUT there means the daemon neither answered nor dropped the request 30 s after
+// its deadline: a lost result. The synchronous and zero-copy calls wait exactly the request's
+// own timeout, so their TIMEOUT races DEADLINE_EXCEEDED and is only counted (their hangs are
+// still caught by the stuck-client watchdog).
 constexpr uint32_t kDeadlineMs = 30000;
 constexpr uint32_t kWaitMs = 60000;
 
