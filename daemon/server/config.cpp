@@ -144,8 +144,30 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     c->socket_mode = static_cast<uint32_t>(m);
     return Status::Ok();
   }
+  if (key == "admin_uids") return SetList(&c->admin_uids, key, value);
+  if (key == "max_sessions_per_uid") return SetUnsigned(&c->max_sessions_per_uid, key, value, 1u << 20);
+  if (key == "max_pending_connections") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->max_pending_connections, key, value, 1u << 20));
+    if (c->max_pending_connections == 0) return BadValue(key, value, "at least 1");
+    return Status::Ok();
+  }
+  if (key == "max_pending_per_uid") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->max_pending_per_uid, key, value, 1u << 20));
+    if (c->max_pending_per_uid == 0) return BadValue(key, value, "at least 1");
+    return Status::Ok();
+  }
+  if (key == "hello_timeout_ms") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->hello_timeout_ms, key, value, 3'600'000));
+    if (c->hello_timeout_ms == 0) return BadValue(key, value, "at least 1 ms");
+    return Status::Ok();
+  }
   if (key == "shutdown_timeout_ms") return SetUnsigned(&c->shutdown_timeout_ms, key, value, 86'400'000);
   return Status(LAM_STATUS_INVALID_ARG, "unknown config key '" + raw_key + "'");
+}
+
+uint32_t SessionsPerUid(const Config& c) {
+  if (c.max_sessions_per_uid != 0) return c.max_sessions_per_uid;
+  return std::max<uint32_t>(1, c.max_clients / 4);
 }
 
 Status LoadConfigFile(Config* config, const std::string& path) {
@@ -239,10 +261,19 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --polling-us N               polling mode: spin on the rings N us after activity (default 0 = off)
   --idle-spin-us N             while the engine is idle, keep watching the rings N us after a
                                submission before sleeping (default 50; 0 = always sleep)
-  --max-clients N              concurrent connections (default 4096)
+  --max-clients N              concurrent connections past hello (default 4096; root's and
+                               lamd's own status/cache connections do not count)
+  --max-sessions-per-uid N     the same per uid: beyond it OVERLOADED (default 0 = a quarter of
+                               --max-clients)
+  --max-pending-connections N  connections still waiting for hello, all uids; beyond it a new
+                               connection is refused at once with OVERLOADED (default 256)
+  --max-pending-per-uid N      the same per uid (default 64)
+  --hello-timeout-ms N         a connection that has not said hello after N ms is closed (default 5000)
   --max-sequences-per-request N  (default 65536)
   --allow-group NAME           group whose members may connect (default lam)
   --allow-uids U1,U2           extra uids that may connect (root and lamd's own uid always may)
+  --admin-uids U1,U2           uids that may run 'cache warm|clear' and see every client in status
+                               (root and lamd's own uid always may)
   --socket-mode OCTAL          permissions of the socket (default 0660)
   --shutdown-timeout-ms N      SIGTERM: longest wait for in-flight work (default 30000)
   --version, --help

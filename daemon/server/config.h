@@ -42,9 +42,18 @@ struct Config {
   std::string allow_group = "lam";         // members may connect (besides root and our uid)
   std::vector<uint32_t> allow_uids;        // extra uids allowed
   uint32_t socket_mode = 0660;
+  // Per-user limits on the control socket (DESIGN.md invariant 8).
+  std::vector<uint32_t> admin_uids;        // may run `cache warm|clear` and see every client (besides root, our uid)
+  uint32_t max_sessions_per_uid = 0;       // connections past hello per uid; 0 = a quarter of max_clients
+  uint32_t max_pending_connections = 256;  // connections still waiting for hello, all uids
+  uint32_t max_pending_per_uid = 64;       // the same, per uid
+  uint32_t hello_timeout_ms = 5000;        // a connection without hello after this is closed
   // Lifecycle.
   uint32_t shutdown_timeout_ms = 30000;    // SIGTERM: longest wait for in-flight work
 };
+
+// max_sessions_per_uid with its default (0) resolved: a quarter of max_clients, at least 1.
+uint32_t SessionsPerUid(const Config& config);
 
 // Applies one `key`/`value` pair (key with dashes or underscores). INVALID_ARG names the key.
 Status ApplyConfigKey(Config* config, const std::string& key, const std::string& value);

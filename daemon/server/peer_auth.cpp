@@ -9,8 +9,9 @@
 
 namespace lam::server {
 
-PeerPolicy::PeerPolicy(uid_t self_uid, std::vector<uint32_t> extra_uids, const std::string& group)
-    : self_uid_(self_uid), extra_uids_(std::move(extra_uids)), group_(group) {
+PeerPolicy::PeerPolicy(uid_t self_uid, std::vector<uint32_t> extra_uids, const std::string& group,
+                       std::vector<uint32_t> admin_uids)
+    : self_uid_(self_uid), extra_uids_(std::move(extra_uids)), admin_uids_(std::move(admin_uids)), group_(group) {
   if (!group.empty()) {
     std::vector<char> buf(16384);
     struct group gr;
@@ -22,8 +23,13 @@ PeerPolicy::PeerPolicy(uid_t self_uid, std::vector<uint32_t> extra_uids, const s
   }
 }
 
+bool PeerPolicy::IsAdmin(uid_t uid) const {
+  return uid == 0 || uid == self_uid_ ||
+         std::find(admin_uids_.begin(), admin_uids_.end(), static_cast<uint32_t>(uid)) != admin_uids_.end();
+}
+
 bool PeerPolicy::Allows(uid_t uid, gid_t gid, std::string* why) const {
-  if (uid == 0 || uid == self_uid_) return true;
+  if (IsAdmin(uid)) return true;
   if (std::find(extra_uids_.begin(), extra_uids_.end(), static_cast<uint32_t>(uid)) != extra_uids_.end()) {
     return true;
   }

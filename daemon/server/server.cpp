@@ -16,6 +16,7 @@
 #include "lam/lam_version.h"
 #include "server/admission.h"
 #include "server/conn.h"
+#include "server/guard.h"
 #include "server/logging.h"
 #include "shm/frame_io.h"
 #include "shm/protocol.h"
@@ -40,6 +41,23 @@ void CopyString(char* dst, size_t cap, const std::string& s) {
   dst[n] = '\0';
 }
 
+// True when a whole hello frame is already readable on `fd` (MSG_PEEK: nothing is consumed).
+bool HelloWaiting(int fd) {
+  char buf[sizeof(shm::FrameHeader) + sizeof(shm::HelloRequest)];
+  const ssize_t n = ::recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+  if (n < static_cast<ssize_t>(sizeof(shm::FrameHeader))) return false;
+  shm::FrameHeader h;
+  std::memcpy(&h, buf, sizeof(h));
+  return h.magic == shm::kFrameMagic && h.type == shm::kFrameHello && h.payload_size <= shm::kMaxClientFramePayload &&
+         static_cast<size_t>(n) >= sizeof(h) + std::min<size_t>(h.payload_size, sizeof(shm::HelloRequest));
+}
+
+// Refusals and timeouts of connections that have not said hello: a flood must not flood the log.
+LogLimiter& PendingLogLimiter() {
+  static LogLimiter limiter;
+  return limiter;
+}
+
 uint64_t RandomEpoch() {
   std::random_device rd;
   return (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(shm::MonotonicNs());
@@ -47,9 +65,17 @@ uint64_t RandomEpoch() {
 
 }  // namespace
 
+template <auto Fn, typename H, typename... A>
+void Server::Boundary(H* h, A... a) noexcept {
+  auto* self = static_cast<Server*>(h->data);
+  Guarded("libuv callback", &self->counters_.callback_errors, [&] { Fn(h, a...); });
+}
+
 Server::Server(Config config, engine::Engine* engine, WarmupInfo warmup)
     : config_(std::move(config)), engine_(engine), warmup_(std::move(warmup)),
-      policy_(::getuid(), config_.allow_uids, config_.allow_group) {}
+      policy_(::getuid(), config_.allow_uids, config_.allow_group, config_.admin_uids),
+      limits_(ConnLimitsOptions{config_.max_pending_connections, config_.max_pending_per_uid, config_.max_clients,
+                                SessionsPerUid(config_)}) {}
 
 Server::~Server() {
   if (data_plane_) data_plane_->Stop();
@@ -113,20 +139,20 @@ Status Server::Start() {
   }
   listening_ = true;
 
-  uv_async_init(&loop_, &async_, OnAsync);
+  uv_async_init(&loop_, &async_, Boundary<&Server::OnAsync>);
   async_.data = this;
   uv_signal_init(&loop_, &sigterm_);
   sigterm_.data = this;
-  uv_signal_start(&sigterm_, OnSignal, SIGTERM);
+  uv_signal_start(&sigterm_, Boundary<&Server::OnSignal>, SIGTERM);
   uv_signal_init(&loop_, &sigint_);
   sigint_.data = this;
-  uv_signal_start(&sigint_, OnSignal, SIGINT);
+  uv_signal_start(&sigint_, Boundary<&Server::OnSignal>, SIGINT);
   uv_timer_init(&loop_, &watchdog_);
   watchdog_.data = this;
   uint64_t wd_usec = 0;
   if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
     const uint64_t every_ms = std::max<uint64_t>(wd_usec / 2000, 1);
-    uv_timer_start(&watchdog_, OnWatchdog, every_ms, every_ms);
+    uv_timer_start(&watchdog_, Boundary<&Server::OnWatchdog>, every_ms, every_ms);
   }
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
@@ -158,26 +184,95 @@ void Server::OnConnection(uv_stream_t* listener, int status) {
     Log()->warn("accept: {}", uv_strerror(status));
     return;
   }
+  Guarded("accept", &self->counters_.callback_errors, [&] { self->Accept(listener); });
+}
+
+void Server::Accept(uv_stream_t* listener) {
   auto* c = new Conn();
-  c->server = self;
-  c->id = self->next_client_id_++;
-  uv_pipe_init(&self->loop_, &c->pipe, 0);
+  c->server = this;
+  c->id = next_client_id_++;
+  uv_pipe_init(&loop_, &c->pipe, 0);
   c->pipe.data = c;
-  c->open_handles = 1;
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
-    self->CloseConn(c, "accept failed");
-    return;
+  uv_timer_init(&loop_, &c->hello_timer);
+  c->hello_timer.data = c;
+  c->open_handles = 2;  // from here the Conn is freed by CloseConn's close callbacks
+  try {
+    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
+      CloseConn(c, "accept failed");
+      return;
+    }
+    counters_.connections_total.fetch_add(1);
+    uv_os_fd_t fd;
+    socklen_t len = sizeof(c->cred);
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) != 0 ||
+        ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) != 0) {
+      CloseConn(c, "no peer credentials");
+      return;
+    }
+    // The caps only bite on connections that hold a slot: one whose hello is already here is
+    // served in this loop iteration.
+    const Status admit = limits_.AdmitPending(c->cred.uid, limits_.AtPendingCap(c->cred.uid) && HelloWaiting(fd));
+    if (!admit.ok()) {
+      counters_.refused_pending.fetch_add(1);
+      uint64_t suppressed = 0;
+      if (PendingLogLimiter().Allow(&suppressed)) {
+        Log()->warn("refused a connection of pid {}: {} ({} more refusals or timeouts not logged)", c->cred.pid,
+                    admit.message(), suppressed);
+      }
+      Refuse(c, admit, "too many connections waiting for hello");
+      return;
+    }
+    c->counted_pending = true;
+    conns_[c->id] = c;
+    uv_timer_start(&c->hello_timer, OnHelloTimeout, config_.hello_timeout_ms, 0);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->pipe), OnAlloc, OnRead);
+  } catch (...) {
+    CloseConn(c, "internal error at accept");
+    throw;
   }
-  self->counters_.connections_total.fetch_add(1);
+}
+
+void Server::OnHelloTimeout(uv_timer_t* t) {
+  auto* c = static_cast<Conn*>(t->data);
+  Server* self = c->server;
+  Guarded("hello deadline", &self->counters_.callback_errors, [&] {
+    if (c->closing || c->hello_done) return;
+    self->counters_.hello_timeouts.fetch_add(1);
+    uint64_t suppressed = 0;
+    if (PendingLogLimiter().Allow(&suppressed)) {
+      Log()->warn("connection of pid {} (uid {}) sent no hello within {} ms; closing ({} more refusals or "
+                  "timeouts not logged)",
+                  c->cred.pid, c->cred.uid, self->config_.hello_timeout_ms, suppressed);
+    }
+    self->Refuse(c,
+                 Status(LAM_STATUS_TIMEOUT,
+                        "no hello within " + std::to_string(self->config_.hello_timeout_ms) + " ms (hello-timeout-ms)"),
+                 "hello deadline");
+  });
+  // A throw above leaves the connection open: close it anyway (CloseConn does not throw).
+  if (!c->closing && !c->hello_done) self->CloseConn(c, "hello deadline");
+}
+
+void Server::Refuse(Conn* c, const Status& st, const char* why) {
+  shm::HelloReply r{};
+  r.status = st.code();
+  r.abi_version = LAM_VERSION_NUMBER;
+  r.shm_major = shm::kShmProtoMajor;
+  r.shm_minor = shm::kShmProtoMinor;
+  r.daemon_epoch = epoch_;
+  r.client_id = c->id;
+  CopyString(r.message, sizeof(r.message), st.message());
+  char buf[sizeof(shm::FrameHeader) + sizeof(r)];
+  const shm::FrameHeader h{shm::kFrameMagic, shm::kControlProtoMajor, shm::kFrameHelloReply,
+                           static_cast<uint32_t>(sizeof(r)), 0};
+  std::memcpy(buf, &h, sizeof(h));
+  std::memcpy(buf + sizeof(h), &r, sizeof(r));
   uv_os_fd_t fd;
-  socklen_t len = sizeof(c->cred);
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) != 0 ||
-      ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) != 0) {
-    self->CloseConn(c, "no peer credentials");
-    return;
+  // One try, never a wait: a peer that does not read loses the explanation, not our time.
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&c->pipe), &fd) == 0) {
+    (void)!::send(fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
-  self->conns_[c->id] = c;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->pipe), OnAlloc, OnRead);
+  CloseConn(c, why);
 }
 
 void Server::OnAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
@@ -194,31 +289,38 @@ void Server::OnRead(uv_stream_t* stream, ssize_t n, const uv_buf_t* buf) {
     return;
   }
   if (n == 0 || c->closing) return;
-  c->rbuf.append(buf->base, static_cast<size_t>(n));
-  while (!c->closing && c->rbuf.size() >= sizeof(shm::FrameHeader)) {
+  const bool ok = Guarded("control frame", &self->counters_.callback_errors, [&] {
+    c->rbuf.append(buf->base, static_cast<size_t>(n));
+    self->ProcessFrames(c);
+  });
+  if (!ok) self->CloseConn(c, "internal error handling a control frame");
+}
+
+void Server::ProcessFrames(Conn* c) {
+  while (!c->closing && !c->busy && c->rbuf.size() >= sizeof(shm::FrameHeader)) {
     shm::FrameHeader h;
     std::memcpy(&h, c->rbuf.data(), sizeof(h));
     if (h.magic != shm::kFrameMagic) {
-      self->counters_.protocol_errors.fetch_add(1);
-      self->CloseConn(c, "bad frame magic");
+      counters_.protocol_errors.fetch_add(1);
+      CloseConn(c, "bad frame magic");
       return;
     }
     if (h.payload_size > shm::kMaxClientFramePayload) {
-      self->counters_.protocol_errors.fetch_add(1);
-      self->CloseConn(c, "frame too large");
+      counters_.protocol_errors.fetch_add(1);
+      CloseConn(c, "frame too large");
       return;
     }
     if (c->rbuf.size() < sizeof(h) + h.payload_size) break;
     const bool version_ok = h.proto_major == shm::kControlProtoMajor;
     if (!version_ok && h.type != shm::kFrameHello) {
-      self->counters_.protocol_errors.fetch_add(1);
-      self->CloseConn(c, "control protocol major mismatch");
+      counters_.protocol_errors.fetch_add(1);
+      CloseConn(c, "control protocol major mismatch");
       return;
     }
     if (h.type == shm::kFrameHello) {
-      self->HandleHello(c, c->rbuf.data() + sizeof(h), h.payload_size, version_ok);
+      HandleHello(c, c->rbuf.data() + sizeof(h), h.payload_size, version_ok);
     } else {
-      self->HandleFrame(c, h.type, c->rbuf.data() + sizeof(h), h.payload_size);
+      HandleFrame(c, h.type, c->rbuf.data() + sizeof(h), h.payload_size);
     }
     if (c->closing) return;
     c->rbuf.erase(0, sizeof(h) + h.payload_size);
@@ -236,15 +338,84 @@ void Server::HandleFrame(Conn* c, uint16_t type, const char* payload, uint32_t s
       SendFrame(c, shm::kFramePong, std::string(payload, std::min<uint32_t>(size, 64)));
       break;
     case shm::kFrameStatusRequest:
-      SendFrame(c, shm::kFrameStatusReply, StatusJson());
+      SendFrame(c, shm::kFrameStatusReply, StatusJson(c->cred.uid));
       break;
     case shm::kFrameCacheRequest:
-      SendFrame(c, shm::kFrameCacheReply, CacheJson(std::string(payload, std::min<uint32_t>(size, 16))));
+      HandleCacheRequest(c, payload, size);
       break;
     default:
       counters_.protocol_errors.fetch_add(1);
       CloseConn(c, "unknown frame type");
   }
+}
+
+namespace {
+
+// A cache warm|clear on libuv's thread pool: the loop keeps serving while executables compile.
+struct CacheJob {
+  uv_work_t req{};
+  Server* server = nullptr;
+  uint64_t conn_id = 0;
+  std::string verb;
+  std::string reply;
+};
+
+}  // namespace
+
+void Server::HandleCacheRequest(Conn* c, const char* payload, uint32_t size) {
+  const std::string verb(payload, size);
+  if (verb != "warm" && verb != "clear") {  // ls (or an unknown verb): cheap, answered here
+    SendFrame(c, shm::kFrameCacheReply, CacheJson(verb));
+    return;
+  }
+  if (!policy_.IsAdmin(c->cred.uid)) {
+    counters_.admin_refused.fetch_add(1);
+    SendFrame(c, shm::kFrameCacheReply,
+              CacheErrorJson(LAM_STATUS_PERMISSION_DENIED,
+                             "uid " + std::to_string(c->cred.uid) + " may not run 'cache " + verb +
+                                 "': only root, lamd's uid " + std::to_string(policy_.self_uid()) +
+                                 " and admin-uids may"));
+    return;
+  }
+  auto job = std::make_unique<CacheJob>();
+  job->server = this;
+  job->conn_id = c->id;
+  job->verb = verb;
+  job->req.data = job.get();
+  auto work = [](uv_work_t* req) {
+    auto* j = static_cast<CacheJob*>(req->data);
+    Server* self = j->server;
+    const bool ok = Guarded("cache job", &self->counters_.callback_errors, [&] {
+      std::lock_guard<std::mutex> lock(self->cache_mu_);
+      j->reply = self->CacheJson(j->verb);
+    });
+    if (!ok) j->reply = CacheErrorJson(LAM_STATUS_INTERNAL, "cache " + j->verb + " failed; see lamd's log");
+  };
+  auto after = [](uv_work_t* req, int) {
+    std::unique_ptr<CacheJob> j(static_cast<CacheJob*>(req->data));
+    Server* self = j->server;
+    const auto it = self->conns_.find(j->conn_id);
+    if (it == self->conns_.end()) return;  // the client left meanwhile
+    Conn* conn = it->second;
+    const bool ok = Guarded("cache reply", &self->counters_.callback_errors, [&] {
+      conn->busy = false;
+      self->SendFrame(conn, shm::kFrameCacheReply, j->reply);
+      // Frames that came after the request were held back to keep the replies in order.
+      self->ProcessFrames(conn);
+      if (!conn->closing && !conn->busy) {
+        uv_read_start(reinterpret_cast<uv_stream_t*>(&conn->pipe), OnAlloc, OnRead);
+      }
+    });
+    if (!ok) self->CloseConn(conn, "internal error answering a cache request");
+  };
+  if (int rc = uv_queue_work(&loop_, &job->req, work, after); rc != 0) {
+    SendFrame(c, shm::kFrameCacheReply,
+              CacheErrorJson(LAM_STATUS_OVERLOADED, std::string("cannot start the cache job: ") + uv_strerror(rc)));
+    return;
+  }
+  job.release();  // owned by `after`
+  c->busy = true;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
 }
 
 void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool version_ok) {
@@ -274,42 +445,54 @@ void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool versi
                                                   " vs daemon " + std::to_string(shm::kShmProtoMajor));
   } else if (!policy_.Allows(c->cred.uid, c->cred.gid, &why)) {
     counters_.connections_rejected.fetch_add(1);
-    Log()->warn("refused pid {}: {}", c->cred.pid, why);
+    uint64_t suppressed = 0;
+    if (PendingLogLimiter().Allow(&suppressed)) {
+      Log()->warn("refused pid {}: {} ({} more refusals or timeouts not logged)", c->cred.pid, why, suppressed);
+    }
     st = Status(LAM_STATUS_PERMISSION_DENIED, why);
   } else if (draining_) {
     st = Status(LAM_STATUS_DAEMON_UNAVAILABLE, "daemon is shutting down");
   }
 
+  const bool want_segment = (h.flags & shm::kHelloWantSegment) != 0;
+  // An admin's connection without a segment (lamctl) is not counted: a full daemon stays visible.
+  const bool counted = !want_segment ? !policy_.IsAdmin(c->cred.uid) : true;
+  if (st.ok() && counted) {
+    st = limits_.CheckSession(c->cred.uid);
+    if (!st.ok()) {
+      counters_.refused_quota.fetch_add(1);
+      uint64_t suppressed = 0;
+      if (PendingLogLimiter().Allow(&suppressed)) {
+        Log()->warn("refused pid {}: {} ({} more refusals or timeouts not logged)", c->cred.pid, st.message(),
+                    suppressed);
+      }
+    }
+  }
   int fds[2] = {-1, -1};
   int n_fds = 0;
-  if (st.ok() && (h.flags & shm::kHelloWantSegment) != 0) {
-    size_t sessions = 0;
-    for (const auto& [id, other] : conns_) sessions += other->session ? 1 : 0;
-    if (sessions >= config_.max_clients) {
-      st = Status(LAM_STATUS_OVERLOADED, "too many clients (" + std::to_string(sessions) + ")");
+  if (st.ok() && want_segment) {
+    SessionParams p;
+    p.client_id = c->id;
+    p.daemon_epoch = epoch_;
+    p.ring_entries = config_.ring_entries;
+    p.arena_bytes = h.arena_bytes == 0 ? config_.arena_bytes
+                                       : std::clamp<uint64_t>(h.arena_bytes, 65536, config_.max_arena_bytes);
+    p.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
+    p.polling_us = config_.polling_us;
+    p.stream_results = h.shm_minor >= shm::kShmMinorStreamedResults;
+    auto made = ClientSession::Create(p);
+    if (!made.ok()) {
+      // Out of memory or descriptors: the daemon is overloaded, the client did nothing wrong.
+      Log()->error("client {}: {}", c->id, made.status().ToString());
+      st = Status(LAM_STATUS_OVERLOADED, "no shared-memory segment for this client now: " + made.status().message());
     } else {
-      SessionParams p;
-      p.client_id = c->id;
-      p.daemon_epoch = epoch_;
-      p.ring_entries = config_.ring_entries;
-      p.arena_bytes = h.arena_bytes == 0 ? config_.arena_bytes
-                                         : std::clamp<uint64_t>(h.arena_bytes, 65536, config_.max_arena_bytes);
-      p.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
-      p.polling_us = config_.polling_us;
-      p.stream_results = h.shm_minor >= shm::kShmMinorStreamedResults;
-      auto made = ClientSession::Create(p);
-      if (!made.ok()) {
-        st = made.status();
-        Log()->error("client {}: {}", c->id, st.ToString());
-      } else {
-        c->session = std::move(made.value());
-        c->session->pid = c->cred.pid;
-        c->session->uid = c->cred.uid;
-        fds[0] = c->session->memfd();
-        fds[1] = c->session->doorbell_fd();
-        n_fds = 2;
-        r.segment_size = c->session->segment_size();
-      }
+      c->session = std::move(made.value());
+      c->session->pid = c->cred.pid;
+      c->session->uid = c->cred.uid;
+      fds[0] = c->session->memfd();
+      fds[1] = c->session->doorbell_fd();
+      n_fds = 2;
+      r.segment_size = c->session->segment_size();
     }
   }
   r.status = st.code();
@@ -337,6 +520,15 @@ void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool versi
     return;
   }
   c->hello_done = true;
+  uv_timer_stop(&c->hello_timer);
+  if (c->counted_pending) {
+    limits_.ReleasePending(c->cred.uid);
+    c->counted_pending = false;
+  }
+  if (counted) {
+    limits_.AddSession(c->cred.uid);
+    c->counted_session = true;
+  }
   if (c->session) {
     data_plane_->Add(c->session);
     Log()->debug("client {} (pid {}, uid {}) connected, arena {} bytes", c->id, c->cred.pid,
@@ -405,6 +597,9 @@ void Server::CloseConn(Conn* c, const char* why) {
   if (c->closing) return;
   c->closing = true;
   conns_.erase(c->id);
+  if (c->counted_pending) limits_.ReleasePending(c->cred.uid);
+  if (c->counted_session) limits_.ReleaseSession(c->cred.uid);
+  c->counted_pending = c->counted_session = false;
   if (c->session) {
     c->session->closed.store(true);
     data_plane_->Remove(c->id);
@@ -420,6 +615,7 @@ void Server::CloseConn(Conn* c, const char* why) {
     if (--conn->open_handles == 0) delete conn;  // drops the session reference
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->hello_timer), on_closed);
 }
 
 // ---- data plane ----------------------------------------------------------------------------
@@ -605,7 +801,7 @@ void Server::BeginShutdown() {
     listening_ = false;
   }
   drain_deadline_ns_ = shm::MonotonicNs() + int64_t{config_.shutdown_timeout_ms} * 1000000;
-  uv_timer_start(&drain_timer_, OnDrainTimer, 0, 2);
+  uv_timer_start(&drain_timer_, Boundary<&Server::OnDrainTimer>, 0, 2);
 }
 
 void Server::OnDrainTimer(uv_timer_t* t) {

@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "scheduler/scheduler.h"
 #include "server/config.h"
+#include "server/conn_limits.h"
 #include "server/data_plane.h"
 #include "server/peer_auth.h"
 #include "server/session.h"
@@ -59,7 +60,19 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   static void OnSignal(uv_signal_t* s, int signum);
   static void OnWatchdog(uv_timer_t* t);
   static void OnDrainTimer(uv_timer_t* t);
+  static void OnHelloTimeout(uv_timer_t* t);
+  // The server-wide handles (data = the Server) are registered through this: Fn's exceptions are
+  // caught, counted and logged here (DESIGN.md invariant 7). Per-connection callbacks guard
+  // themselves, since they close the connection on an exception.
+  template <auto Fn, typename H, typename... A>
+  static void Boundary(H* h, A... a) noexcept;
 
+  void Accept(uv_stream_t* listener);
+  // Handles every whole frame buffered on `c` (stops while a cache job runs for it).
+  void ProcessFrames(Conn* c);
+  // Sends a HelloReply carrying only `st` (no wait, no descriptors) and closes `c`.
+  void Refuse(Conn* c, const Status& st, const char* why);
+  void HandleCacheRequest(Conn* c, const char* payload, uint32_t size);
   void HandleFrame(Conn* c, uint16_t type, const char* payload, uint32_t size);
   void HandleHello(Conn* c, const char* payload, uint32_t size, bool version_ok);
   bool SendHelloReply(Conn* c, const void* reply, size_t size, const int* fds, int n_fds);
@@ -76,8 +89,11 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   void CloseConn(Conn* c, const char* why);
   void BeginShutdown();
   void FinishShutdown();
-  std::string StatusJson();
-  std::string CacheJson(const std::string& verb);  // server_status.cpp
+  // server_status.cpp. The client list shows every client to admins, the asker's own uid's
+  // clients to others.
+  std::string StatusJson(uint32_t viewer_uid);
+  std::string CacheJson(const std::string& verb);
+  static std::string CacheErrorJson(lam_status code, const std::string& message);
 
   Config config_;
   engine::Engine* engine_;
@@ -101,6 +117,8 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
 
   uint64_t next_client_id_ = 1;
   std::map<uint64_t, Conn*> conns_;  // loop thread only
+  ConnLimits limits_;                // loop thread only
+  std::mutex cache_mu_;              // one cache warm|clear at a time (libuv's thread pool)
 
   // Data plane / worker -> loop hand-off: clients to disconnect, with the reason.
   std::mutex handoff_mu_;

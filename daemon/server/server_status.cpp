@@ -10,6 +10,7 @@
 #include "cache/executable_cache.h"
 #include "lam/lam_version.h"
 #include "server/conn.h"
+#include "server/guard.h"
 #include "server/server.h"
 #include "shm/frame_io.h"
 
@@ -49,6 +50,14 @@ nlohmann::ordered_json DiskJson(const std::string& dir) {
 
 }  // namespace
 
+std::string Server::CacheErrorJson(lam_status code, const std::string& message) {
+  nlohmann::ordered_json j;
+  j["status"] = "error";
+  j["code"] = status_code_name(code);
+  j["message"] = message;
+  return SafeDump(j);
+}
+
 std::string Server::CacheJson(const std::string& verb) {
   nlohmann::ordered_json j;
   j["status"] = "ok";
@@ -67,15 +76,17 @@ std::string Server::CacheJson(const std::string& verb) {
       j["message"] = st.ToString();
     }
   } else if (verb != "ls") {
+    // The verb is the client's bytes: escaped, never copied into the JSON as they came.
     j["status"] = "error";
-    j["message"] = "unknown cache command '" + verb + "' (expected ls, warm or clear)";
+    j["code"] = status_code_name(LAM_STATUS_INVALID_ARG);
+    j["message"] = "unknown cache command '" + EscapeClientBytes(verb, 32) + "' (expected ls, warm or clear)";
   }
   j["executables"] = BucketRows(*engine_);
   j["disk"] = DiskJson(warmup_.cache_dir);
-  return j.dump();
+  return SafeDump(j);
 }
 
-std::string Server::StatusJson() {
+std::string Server::StatusJson(uint32_t viewer_uid) {
   using json = nlohmann::ordered_json;
   const engine::ModelInfo& mi = engine_->info();
   const scheduler::Stats ss = scheduler_->GetStats();
@@ -109,11 +120,14 @@ std::string Server::StatusJson() {
   };
   uint64_t data_clients = 0, arena_total = 0, inflight = 0;
   json clients = json::array();
+  // Who runs what (pids, uids) is shown to admins only; others see their own uid's clients.
+  const bool see_all = policy_.IsAdmin(viewer_uid);
   for (const auto& [id, c] : conns_) {
     if (!c->session) continue;
     ++data_clients;
     arena_total += c->session->arena_size();
     inflight += c->session->inflight();
+    if (!see_all && c->cred.uid != viewer_uid) continue;
     clients.push_back({{"id", id},
                        {"pid", static_cast<int64_t>(c->cred.pid)},
                        {"uid", static_cast<int64_t>(c->cred.uid)},
@@ -132,6 +146,18 @@ std::string Server::StatusJson() {
       {"disconnected_for_violations_total", counters_.clients_disconnected_for_violations.load()},
       {"cancelled_on_disconnect_total", counters_.cancelled_on_disconnect.load()},
       {"segment_arena_bytes", arena_total},
+      {"pending_connections", limits_.pending()},
+      {"pending_connections_high_water", limits_.pending_high_water()},
+      {"max_pending_connections", config_.max_pending_connections},
+      {"max_pending_per_uid", config_.max_pending_per_uid},
+      {"max_sessions_per_uid", limits_.options().max_sessions_per_uid},
+      {"hello_timeout_ms", config_.hello_timeout_ms},
+      {"refused_pending_total", counters_.refused_pending.load()},
+      {"refused_quota_total", counters_.refused_quota.load()},
+      {"hello_timeouts_total", counters_.hello_timeouts.load()},
+      {"admin_refused_total", counters_.admin_refused.load()},
+      {"callback_errors_total", counters_.callback_errors.load()},
+      {"list_scope", see_all ? "all" : "own_uid"},
       {"list", clients},
   };
   j["queue"] = {
@@ -200,7 +226,7 @@ std::string Server::StatusJson() {
       {"cache_dir", warmup_.cache_dir},
       {"by_bucket", BucketRows(*engine_)},
   };
-  return j.dump();
+  return SafeDump(j);
 }
 
 }  // namespace lam::server

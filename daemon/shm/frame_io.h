@@ -64,7 +64,9 @@ inline bool SendFrame(int fd, uint16_t type, const void* payload, uint32_t size)
   return true;
 }
 
-enum class RecvResult { kOk, kEof, kTimeout, kError, kBadFrame };
+// kBadFrame: not a lamd frame (magic) or larger than the reader accepts. kVersionMismatch: a lamd
+// frame of another control-protocol major; its payload is not read (its layout is unknown).
+enum class RecvResult { kOk, kEof, kTimeout, kError, kBadFrame, kVersionMismatch };
 
 // One poll + recvmsg before `deadline_ns` (monotonic; < 0 = none): reads what has arrived, 1 to
 // `cap` bytes, into dst (*got), collecting any SCM_RIGHTS descriptors into `fds` (close-on-exec;
@@ -128,13 +130,16 @@ inline RecvResult RecvExact(int fd, char* dst, size_t len, int64_t deadline_ns, 
   return RecvResult::kOk;
 }
 
-// Reads one frame. A frame with a foreign magic or control major is kBadFrame; the header is
-// still returned so that the caller can report the peer's version.
+// Reads one frame. A frame with a foreign magic (or too large) is kBadFrame, one with another
+// control major kVersionMismatch; the header is still returned so that the caller can report the
+// peer's version (h->proto_major).
 inline RecvResult RecvFrame(int fd, FrameHeader* h, std::vector<char>* payload, int64_t deadline_ns,
                             std::vector<int>* fds, uint32_t max_payload = kMaxDaemonFramePayload) {
   RecvResult r = RecvExact(fd, reinterpret_cast<char*>(h), sizeof(*h), deadline_ns, fds);
   if (r != RecvResult::kOk) return r;
-  if (h->magic != kFrameMagic || h->payload_size > max_payload) return RecvResult::kBadFrame;
+  if (h->magic != kFrameMagic) return RecvResult::kBadFrame;
+  if (h->proto_major != kControlProtoMajor) return RecvResult::kVersionMismatch;
+  if (h->payload_size > max_payload) return RecvResult::kBadFrame;
   payload->resize(h->payload_size);
   if (h->payload_size == 0) return RecvResult::kOk;
   return RecvExact(fd, payload->data(), h->payload_size, deadline_ns, fds);

@@ -101,5 +101,31 @@ TEST(ServerConfigTest, PeerPolicyAllowsRootSelfAndListedUidsOnly) {
   EXPECT_NE(why.find("4242"), std::string::npos);
 }
 
+TEST(ServerConfigTest, ControlSocketLimitsAreKeysAndFlags) {
+  Config c;
+  EXPECT_EQ(c.max_sessions_per_uid, 0u);
+  EXPECT_EQ(c.max_pending_connections, 256u);
+  EXPECT_EQ(c.max_pending_per_uid, 64u);
+  EXPECT_EQ(c.hello_timeout_ms, 5000u);
+  EXPECT_TRUE(c.admin_uids.empty());
+  std::string a0 = "lamd", a1 = "--max-sessions-per-uid=3", a2 = "--max-pending-connections", a3 = "9",
+              a4 = "--max_pending_per_uid=2", a5 = "--hello-timeout-ms=250", a6 = "--admin-uids=1000,1001";
+  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data(), a6.data()};
+  bool help, version;
+  ASSERT_TRUE(ParseCommandLine(&c, 7, argv, &help, &version).ok());
+  EXPECT_EQ(c.max_sessions_per_uid, 3u);
+  EXPECT_EQ(c.max_pending_connections, 9u);
+  EXPECT_EQ(c.max_pending_per_uid, 2u);
+  EXPECT_EQ(c.hello_timeout_ms, 250u);
+  EXPECT_EQ(c.admin_uids, (std::vector<uint32_t>{1000, 1001}));
+  EXPECT_EQ(ApplyConfigKey(&c, "hello_timeout_ms", "0").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(ApplyConfigKey(&c, "max-pending-per-uid", "0").code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(ApplyConfigKey(&c, "max-pending-connections", "0").code(), LAM_STATUS_INVALID_ARG);
+  for (const char* flag : {"--max-sessions-per-uid", "--max-pending-connections", "--max-pending-per-uid",
+                           "--hello-timeout-ms", "--admin-uids"}) {
+    EXPECT_NE(UsageText().find(flag), std::string::npos) << flag;
+  }
+}
+
 }  // namespace
 }  // namespace lam::server

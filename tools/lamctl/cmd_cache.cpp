@@ -86,7 +86,8 @@ int CmdCache(int argc, char** argv) {
     PrintTable(doc);
   }
   if (doc.value("status", std::string("ok")) != "ok") {
-    std::fprintf(stderr, "lamctl cache %s: %s\n", verb.c_str(), doc.value("message", std::string("failed")).c_str());
+    std::fprintf(stderr, "lamctl cache %s: %s: %s\n", verb.c_str(), doc.value("code", std::string("ERROR")).c_str(),
+                 doc.value("message", std::string("failed")).c_str());
     return 1;
   }
   return 0;

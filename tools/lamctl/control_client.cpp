@@ -57,8 +57,12 @@ Status ControlSession::Call(uint16_t type, const std::string& payload, uint16_t 
   for (int f : fds) ::close(f);
   if (rr == shm::RecvResult::kTimeout) return Status(LAM_STATUS_TIMEOUT, "no reply from the daemon");
   if (rr == shm::RecvResult::kBadFrame) return Status(LAM_STATUS_PROTOCOL_MISMATCH, "not a lamd control frame");
+  if (rr == shm::RecvResult::kVersionMismatch) {
+    return Status(LAM_STATUS_PROTOCOL_MISMATCH, "the daemon speaks control protocol " + std::to_string(fh.proto_major) +
+                                                    ", lamctl " + std::to_string(shm::kControlProtoMajor));
+  }
   if (rr != shm::RecvResult::kOk) return Status(LAM_STATUS_DAEMON_UNAVAILABLE, "the daemon closed the connection");
-  if (fh.proto_major != shm::kControlProtoMajor || fh.type != reply_type) {
+  if (fh.type != reply_type) {
     return Status(LAM_STATUS_PROTOCOL_MISMATCH, "unexpected reply frame type " + std::to_string(fh.type));
   }
   reply->assign(body.begin(), body.end());
