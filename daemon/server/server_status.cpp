@@ -132,6 +132,10 @@ std::string Server::StatusJson() {
       {"disconnected_for_violations_total", counters_.clients_disconnected_for_violations.load()},
       {"cancelled_on_disconnect_total", counters_.cancelled_on_disconnect.load()},
       {"segment_arena_bytes", arena_total},
+      {"max_arena_bytes", config_.max_arena_bytes},
+      {"arena_budget_per_uid", arena_budget_->per_uid_limit()},
+      {"arena_budget_total", arena_budget_->total_limit()},
+      {"arena_budget_used", arena_budget_->total_used()},
       {"list", clients},
   };
   j["queue"] = {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "server/session.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 
 #include <cerrno>
@@ -61,6 +62,14 @@ Result<std::shared_ptr<ClientSession>> ClientSession::Create(const SessionParams
   s->sq_ = shm::SpscRing<shm::SubmitDesc>(sq_ctl, l.sq_entries);
   s->cq_ = shm::SpscRing<shm::CompletionDesc>(cq_ctl, l.cq_entries);
   return s;
+}
+
+ClientSession::~ClientSession() {
+  if (memfd_ && geometry_.segment_size != 0 && !keep_pages_.load(std::memory_order_relaxed)) {
+    // Best effort: a kernel without hole punching on shmem leaves the pages to the last unmap.
+    (void)::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                      static_cast<off_t>(geometry_.segment_size));
+  }
 }
 
 bool ClientSession::TakeSubmission(shm::SubmitDesc* out) {

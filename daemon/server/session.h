@@ -20,6 +20,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "server/arena_budget.h"
 #include "shm/memfd_region.h"
 #include "shm/ring.h"
 #include "shm/shm_abi.h"
@@ -48,6 +49,17 @@ struct SegmentGeometry {
 class ClientSession {
  public:
   static Result<std::shared_ptr<ClientSession>> Create(const SessionParams& p);
+  // Punches every page out of the memfd (unless KeepPagesOnClose was called), so that nothing
+  // faulted by the daemon stays charged to it while the client keeps its descriptor, then
+  // unmaps it and gives the budget reservation back (arena_budget.h).
+  ~ClientSession();
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  // The share of the arena budget this session holds until it is destroyed.
+  void HoldReservation(ArenaBudget::Reservation r) { reservation_ = std::move(r); }
+  // Daemon shutdown: leave the pages to the client (a result it still holds stays readable).
+  void KeepPagesOnClose() { keep_pages_.store(true, std::memory_order_relaxed); }
 
   uint64_t id() const { return id_; }
   int memfd() const { return memfd_.get(); }
@@ -93,6 +105,8 @@ class ClientSession {
  private:
   ClientSession() = default;
 
+  ArenaBudget::Reservation reservation_;  // first: given back after the segment is gone
+  std::atomic<bool> keep_pages_{false};
   uint64_t id_ = 0;
   shm::UniqueFd memfd_;
   shm::UniqueFd doorbell_;
