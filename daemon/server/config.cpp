@@ -124,6 +124,8 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
   if (key == "buckets") return SetList(&c->buckets, key, value);
   if (key == "arena_bytes") return SetUnsigned(&c->arena_bytes, key, value, 1ull << 36);
   if (key == "max_arena_bytes") return SetUnsigned(&c->max_arena_bytes, key, value, 1ull << 36);
+  if (key == "arena_budget_per_uid") return SetUnsigned(&c->arena_budget_per_uid, key, value, 1ull << 44);
+  if (key == "arena_budget_total") return SetUnsigned(&c->arena_budget_total, key, value, 1ull << 44);
   if (key == "ring_entries") {
     LAM_RETURN_IF_ERROR(SetUnsigned(&c->ring_entries, key, value, 1u << 16));
     if (c->ring_entries < 2 || (c->ring_entries & (c->ring_entries - 1)) != 0) {
@@ -256,7 +258,10 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --max-queued-sequences N     queue bound across clients; beyond: OVERLOADED (default 16384)
   --buckets L1,L2,...          length classes (default 16,32,... up to the model maximum)
   --arena-bytes N[K|M|G]       default per-client payload arena (default 16M)
-  --max-arena-bytes N[K|M|G]   largest arena a client may ask for (default 512M)
+  --max-arena-bytes N[K|M|G]   largest arena a client may ask for (default 64M)
+  --arena-budget-per-uid N[K|M|G]  shared memory (segments) all sessions of one uid may hold;
+                               beyond: hello refused with OVERLOADED (default 2G)
+  --arena-budget-total N[K|M|G]  the same for all clients together (default 0 = RAM / 4)
   --ring-entries N             submission/completion ring slots, power of two (default 256)
   --polling-us N               polling mode: spin on the rings N us after activity (default 0 = off)
   --idle-spin-us N             while the engine is idle, keep watching the rings N us after a

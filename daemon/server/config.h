@@ -32,7 +32,9 @@ struct Config {
   std::vector<uint32_t> buckets;           // empty = 16, 32, ... up to the model maximum
   // Data plane.
   uint64_t arena_bytes = 16ull << 20;      // default arena per client
-  uint64_t max_arena_bytes = 512ull << 20; // cap on what a client may ask for
+  uint64_t max_arena_bytes = 64ull << 20;  // cap on what a client may ask for (arena_budget.h)
+  uint64_t arena_budget_per_uid = 2ull << 30;  // segment bytes of one uid's live sessions
+  uint64_t arena_budget_total = 0;         // segment bytes of all live sessions; 0 = RAM / 4
   uint32_t ring_entries = 256;             // slots per ring (power of two)
   uint32_t polling_us = 0;                 // polling mode: spin this long after activity; 0 = off
   uint32_t idle_spin_us = 50;              // while the engine is idle: spin this long after a submission

@@ -117,7 +117,7 @@ bool DataPlane::ApplyPending(std::vector<uint64_t>* ready) {
       sink_->OnViolation(id, "daemon could not watch the doorbell");
       continue;
     }
-    if (polling_active()) s->header()->daemon_polling.store(1, std::memory_order_seq_cst);
+    if (polling_active()) s->SetDaemonPolling(true);
     sessions_[id] = Entry{std::move(s), 0};
     ready->push_back(id);  // anything submitted before it was watched
   }
@@ -159,7 +159,7 @@ bool DataPlane::Drain(uint64_t id, std::vector<uint64_t>* again) {
 
 void DataPlane::SetPolling(bool on) {
   polling_active_.store(on, std::memory_order_relaxed);
-  for (auto& [id, e] : sessions_) e.session->header()->daemon_polling.store(on ? 1 : 0, std::memory_order_seq_cst);
+  for (auto& [id, e] : sessions_) e.session->SetDaemonPolling(on);
 }
 
 void DataPlane::Run() {

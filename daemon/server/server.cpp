@@ -75,7 +75,8 @@ Server::Server(Config config, engine::Engine* engine, WarmupInfo warmup)
     : config_(std::move(config)), engine_(engine), warmup_(std::move(warmup)),
       policy_(::getuid(), config_.allow_uids, config_.allow_group, config_.admin_uids),
       limits_(ConnLimitsOptions{config_.max_pending_connections, config_.max_pending_per_uid, config_.max_clients,
-                                SessionsPerUid(config_)}) {}
+                                SessionsPerUid(config_)}),
+      arena_budget_(ArenaBudget::Create({config_.arena_budget_per_uid, config_.arena_budget_total})) {}
 
 Server::~Server() {
   if (data_plane_) data_plane_->Stop();
@@ -475,24 +476,33 @@ void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool versi
     p.client_id = c->id;
     p.daemon_epoch = epoch_;
     p.ring_entries = config_.ring_entries;
-    p.arena_bytes = h.arena_bytes == 0 ? config_.arena_bytes
-                                       : std::clamp<uint64_t>(h.arena_bytes, 65536, config_.max_arena_bytes);
+    const uint64_t cap = std::max<uint64_t>(config_.max_arena_bytes, 65536);
+    p.arena_bytes = std::clamp<uint64_t>(h.arena_bytes == 0 ? config_.arena_bytes : h.arena_bytes, 65536, cap);
     p.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
     p.polling_us = config_.polling_us;
     p.stream_results = h.shm_minor >= shm::kShmMinorStreamedResults;
-    auto made = ClientSession::Create(p);
-    if (!made.ok()) {
-      // Out of memory or descriptors: the daemon is overloaded, the client did nothing wrong.
-      Log()->error("client {}: {}", c->id, made.status().ToString());
-      st = Status(LAM_STATUS_OVERLOADED, "no shared-memory segment for this client now: " + made.status().message());
+    // The whole segment counts: the daemon writes the rings too (arena_budget.h).
+    const uint64_t segment = shm::ComputeLayout(p.ring_entries, p.ring_entries, p.arena_bytes).segment_size;
+    auto reserved = arena_budget_->Reserve(c->cred.uid, segment);
+    if (!reserved.ok()) {
+      st = reserved.status();
+      Log()->warn("client {} (pid {}, uid {}): {}", c->id, c->cred.pid, c->cred.uid, st.message());
     } else {
-      c->session = std::move(made.value());
-      c->session->pid = c->cred.pid;
-      c->session->uid = c->cred.uid;
-      fds[0] = c->session->memfd();
-      fds[1] = c->session->doorbell_fd();
-      n_fds = 2;
-      r.segment_size = c->session->segment_size();
+      auto made = ClientSession::Create(p);
+      if (!made.ok()) {
+        // Out of memory or descriptors: the daemon is overloaded, the client did nothing wrong.
+        Log()->error("client {}: {}", c->id, made.status().ToString());
+        st = Status(LAM_STATUS_OVERLOADED, "no shared-memory segment for this client now: " + made.status().message());
+      } else {
+        c->session = std::move(made.value());
+        c->session->HoldReservation(std::move(reserved.value()));
+        c->session->pid = c->cred.pid;
+        c->session->uid = c->cred.uid;
+        fds[0] = c->session->memfd();
+        fds[1] = c->session->doorbell_fd();
+        n_fds = 2;
+        r.segment_size = c->session->segment_size();
+      }
     }
   }
   r.status = st.code();
@@ -822,7 +832,10 @@ void Server::OnDrainTimer(uv_timer_t* t) {
 
 void Server::FinishShutdown() {
   std::vector<Conn*> all;
-  for (auto& [id, c] : conns_) all.push_back(c);
+  for (auto& [id, c] : conns_) {
+    all.push_back(c);
+    if (c->session) c->session->KeepPagesOnClose();  // results a client holds stay readable
+  }
   for (Conn* c : all) CloseConn(c, "daemon stopping");
   data_plane_->Stop();
   text_worker_.Stop();  // it submits to the scheduler: stop it first

@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "engine/engine.h"
 #include "scheduler/scheduler.h"
+#include "server/arena_budget.h"
 #include "server/config.h"
 #include "server/conn_limits.h"
 #include "server/data_plane.h"
@@ -126,6 +127,9 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   std::atomic<bool> stop_requested_{false};
 
   Counters counters_;
+  // Shared memory live sessions hold, per uid and in all (arena_budget.h); sessions keep a
+  // reference until they are destroyed.
+  std::shared_ptr<ArenaBudget> arena_budget_;
 
   // Loaded once at Start() from the model directory; empty when the model has no vocab.txt
   // (text requests then fail with UNSUPPORTED).

@@ -157,6 +157,10 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
       {"hello_timeouts_total", counters_.hello_timeouts.load()},
       {"admin_refused_total", counters_.admin_refused.load()},
       {"callback_errors_total", counters_.callback_errors.load()},
+      {"max_arena_bytes", config_.max_arena_bytes},
+      {"arena_budget_per_uid", arena_budget_->per_uid_limit()},
+      {"arena_budget_total", arena_budget_->total_limit()},
+      {"arena_budget_used", arena_budget_->total_used()},
       {"list_scope", see_all ? "all" : "own_uid"},
       {"list", clients},
   };

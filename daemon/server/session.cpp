@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "server/session.h"
 
+#include <fcntl.h>
 #include <sys/eventfd.h>
 
 #include <cerrno>
@@ -48,6 +49,14 @@ Result<std::shared_ptr<ClientSession>> ClientSession::Create(const SessionParams
   h->out_progress.store(shm::kStreamInitial, std::memory_order_relaxed);
   auto* sq_ctl = new (base + l.sq_offset) shm::RingCtl{};
   auto* cq_ctl = new (base + l.cq_offset) shm::RingCtl{};
+  s->geometry_.segment_size = l.segment_size;
+  s->geometry_.sq_offset = l.sq_offset;
+  s->geometry_.cq_offset = l.cq_offset;
+  s->geometry_.arena_offset = l.arena_offset;
+  s->geometry_.arena_size = l.arena_size;
+  s->geometry_.sq_entries = l.sq_entries;
+  s->geometry_.cq_entries = l.cq_entries;
+  s->geometry_.embedding_dim = p.embedding_dim;
   s->header_ = h;
   s->arena_ = base + l.arena_offset;
   s->sq_ = shm::SpscRing<shm::SubmitDesc>(sq_ctl, l.sq_entries);
@@ -55,10 +64,22 @@ Result<std::shared_ptr<ClientSession>> ClientSession::Create(const SessionParams
   return s;
 }
 
+ClientSession::~ClientSession() {
+  if (memfd_ && geometry_.segment_size != 0 && !keep_pages_.load(std::memory_order_relaxed)) {
+    // Best effort: a kernel without hole punching on shmem leaves the pages to the last unmap.
+    (void)::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                      static_cast<off_t>(geometry_.segment_size));
+  }
+}
+
 bool ClientSession::TakeSubmission(shm::SubmitDesc* out) {
   {
     std::lock_guard<std::mutex> lock(cq_mu_);
     const uint32_t free = cq_.FreeSlots();
+    if (cq_.Corrupt()) {
+      cq_corrupt_.store(true, std::memory_order_relaxed);
+      return false;
+    }
     if (free <= inflight_.load(std::memory_order_relaxed)) {
       sq_blocked.store(true, std::memory_order_seq_cst);
       // Re-check after publishing the flag: a completion posted in between clears room.
@@ -71,8 +92,23 @@ bool ClientSession::TakeSubmission(shm::SubmitDesc* out) {
 
 bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, size_t n_floats,
                              bool from_scheduler, bool* streamed) {
-  const bool stream = stream_results_ && rows != nullptr && shm::ShouldStream(n_floats);
   if (streamed != nullptr) *streamed = false;
+  // Admission checked the output range against geometry_; check again here, where the write
+  // happens, against the same daemon-held size (never against anything in the segment).
+  const shm::CompletionDesc* cp = &c;
+  shm::CompletionDesc refused;
+  if (rows != nullptr && n_floats != 0 &&
+      (c.output_offset > geometry_.arena_size || n_floats > (geometry_.arena_size - c.output_offset) / sizeof(float))) {
+    refused = c;
+    refused.status = LAM_STATUS_INTERNAL;
+    refused.n_seqs = 0;
+    const char kWhy[] = "output range lies outside the arena; nothing was written";
+    std::memcpy(refused.message, kWhy, sizeof(kWhy));
+    cp = &refused;
+    rows = nullptr;
+    n_floats = 0;
+  }
+  const bool stream = stream_results_ && rows != nullptr && shm::ShouldStream(n_floats);
   std::unique_lock<std::mutex> streaming;
   if (stream) streaming = std::unique_lock<std::mutex>(stream_mu_);
   bool pushed;
@@ -86,7 +122,8 @@ bool ClientSession::Complete(const shm::CompletionDesc& c, const float* rows, si
     index = cq_.NextIndex();
     if (stream) shm::BeginStream(&header_->out_progress, index);
     if (from_scheduler) inflight_.fetch_sub(1, std::memory_order_seq_cst);
-    pushed = cq_.Push(c);
+    pushed = cq_.Push(*cp);
+    if (cq_.Corrupt()) cq_corrupt_.store(true, std::memory_order_relaxed);
     // Nothing was published at that index: take the announcement back.
     if (!pushed && stream) header_->out_progress.store(shm::PackProgress(index, shm::kStreamDone));
   }

@@ -26,6 +26,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Stops and joins a scribbler thread, also when an assertion leaves the test early.
+struct StopAndJoin {
+  std::atomic<bool>* stop;
+  std::thread* thread;
+  void Stop() {
+    stop->store(true);
+    if (thread->joinable()) thread->join();
+  }
+  ~StopAndJoin() { Stop(); }
+};
+
 class HostileClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -223,6 +234,174 @@ TEST_F(HostileClientTest, CorruptRingIndicesGetTheClientDisconnected) {
   RawClient rc;
   ASSERT_EQ(rc.Connect(socket_, LAM_VERSION_NUMBER), LAM_STATUS_OK);
   rc.sq.ctl()->tail.store(rc.sq.ctl()->head.load() + 100000);
+  rc.Ring();
+  EXPECT_TRUE(rc.ClosedByDaemon(5000));
+}
+
+// Issue 10, defect 1: a client rewrites every field of its segment header (arena_size above
+// all) and then asks for output past the real arena. The daemon bounds everything with its own
+// copy of the geometry: each such request gets MALFORMED_REQUEST, nothing is written outside the
+// mapping, `lamctl status` still shows the real arena size, and valid requests of the same
+// client still get the right bits.
+TEST_F(HostileClientTest, AForgedSegmentHeaderIsNeverTrusted) {
+  RawClient rc;
+  ASSERT_EQ(rc.Connect(socket_, LAM_VERSION_NUMBER), LAM_STATUS_OK);
+  const uint64_t real = rc.header->arena_size;
+  ASSERT_GT(real, 1u << 16);
+  const uint64_t forged = real + (64ull << 20);
+  auto forge = [&](uint64_t salt) {
+    shm::SegmentHeader* h = rc.header;
+    h->magic = 0x4141414141414141ULL ^ salt;
+    h->proto_major = 0xffff;
+    h->proto_minor = 0xffff;
+    h->header_size = 1;
+    h->slot_size = 0;
+    h->request_size = 0xffffffff;
+    h->result_size = 7;
+    h->flags = 0xffffffff;
+    h->segment_size = UINT64_MAX;
+    h->daemon_epoch = salt;
+    h->client_id = salt + 1;
+    h->sq_offset = 1;
+    h->cq_offset = UINT64_MAX;
+    h->arena_offset = 3;
+    h->arena_size = forged;
+    h->sq_entries = 1u << 31;
+    h->cq_entries = 3;
+    h->embedding_dim = 1;
+    h->poll_spin_us = 0xffffffff;
+    std::memset(h->reserved0, 0xee, sizeof(h->reserved0));
+    h->daemon_polling.store(1);
+    h->reserved1 = 0xdeadbeef;
+    h->out_progress.store(UINT64_MAX - salt);
+    std::memset(h->reserved2, 0xdd, sizeof(h->reserved2));
+  };
+  forge(0);
+  // The header keeps changing under the daemon while it serves this client.
+  std::atomic<bool> stop{false};
+  std::thread scribbler([&] {
+    for (uint64_t i = 1; !stop.load(); ++i) forge(i);
+  });
+  StopAndJoin joiner{&stop, &scribbler};
+  const uint32_t dim = pool_.dim;
+  const uint64_t row = uint64_t{dim} * 4;
+  // Output ranges that lie inside the forged arena but past the real one.
+  const uint64_t past[] = {real, real - row + 4, real + (1ull << 20), forged - row, real + 4096};
+  uint64_t ticket = 100;
+  for (const uint64_t off : past) {
+    shm::SubmitDesc d = Valid(rc, ticket++);
+    d.output_offset = off;
+    EXPECT_EQ(Submit(rc, d), LAM_STATUS_MALFORMED_REQUEST) << "output at " << off << " of a " << real << "-byte arena";
+    if (off < real) continue;  // the inputs' ranges there are shorter than a row
+    d = Valid(rc, ticket++);
+    d.tokens_offset = off;
+    EXPECT_EQ(Submit(rc, d), LAM_STATUS_MALFORMED_REQUEST) << "tokens at " << off;
+    d = Valid(rc, ticket++);
+    d.lengths_offset = off;
+    EXPECT_EQ(Submit(rc, d), LAM_STATUS_MALFORMED_REQUEST) << "lengths at " << off;
+  }
+  // The same for text requests.
+  const char text[] = "hello world";
+  const uint32_t text_len = sizeof(text) - 1;
+  std::memcpy(rc.arena, &text_len, 4);
+  std::memcpy(rc.arena + 64, text, text_len);
+  for (const uint64_t off : past) {
+    shm::SubmitDesc d{};
+    d.ticket = ticket++;
+    d.opcode = shm::kOpEmbedText;
+    d.n_seqs = 1;
+    d.lengths_offset = 0;
+    d.tokens_offset = 64;
+    d.output_offset = off;
+    d.total_tokens = text_len;
+    EXPECT_EQ(Submit(rc, d), LAM_STATUS_MALFORMED_REQUEST) << "text output at " << off;
+  }
+  // A request the real arena does not hold is TOO_LARGE against the real size, not the forged one.
+  shm::SubmitDesc big = Valid(rc, ticket++);
+  big.n_seqs = static_cast<uint32_t>(real / row + 1);
+  big.total_tokens = big.n_seqs;
+  EXPECT_EQ(Submit(rc, big), LAM_STATUS_TOO_LARGE);
+  // A valid request of the same client still gets the right bits, at the real offsets.
+  const auto& seq = pool_.seqs[0];
+  const uint32_t len = static_cast<uint32_t>(seq.size());
+  shm::SubmitDesc ok = Valid(rc, ticket++);
+  std::memcpy(rc.arena, &len, 4);
+  std::memcpy(rc.arena + 64, seq.data(), seq.size() * 4);
+  ok.total_tokens = len;
+  ok.output_offset = real - row;  // the last row of the real arena
+  ASSERT_EQ(Submit(rc, ok), LAM_STATUS_OK);
+  EXPECT_EQ(std::memcmp(rc.arena + ok.output_offset, pool_.embeddings[0].data(), row), 0);
+  joiner.Stop();
+
+  int status_rc = 0;
+  const auto st = nlohmann::json::parse(Lamctl({"status", "--json", "--socket", socket_}, &status_rc), nullptr, false);
+  ASSERT_FALSE(st.is_discarded());
+  bool found = false;
+  for (const auto& c : st["clients"]["list"]) {
+    if (c["id"].get<uint64_t>() != rc.reply.client_id) continue;
+    found = true;
+    EXPECT_EQ(c["arena_bytes"].get<uint64_t>(), real) << "lamctl status must show the real arena, not the forged one";
+  }
+  EXPECT_TRUE(found);
+  EXPECT_LT(st["clients"]["segment_arena_bytes"].get<uint64_t>(), forged);
+}
+
+// The ring words a client owns or shares (its producer tail, the daemon's consumer head and
+// producer tail, the wake and waiters words of both rings) are never read back by the daemon as
+// its own state: a client that moves the daemon's head back cannot make it take a slot twice, and
+// one that moves the daemon's tail cannot make it publish elsewhere. Futex words full of garbage
+// cost the daemon nothing but a wake-up call.
+TEST_F(HostileClientTest, RingWordsTheClientRewritesAreNeverReadBackAsTheDaemonsOwn) {
+  RawClient rc;
+  ASSERT_EQ(rc.Connect(socket_, LAM_VERSION_NUMBER), LAM_STATUS_OK);
+  std::atomic<bool> stop{false};
+  std::thread scribbler([&] {
+    std::mt19937 rng(11);
+    while (!stop.load()) {
+      rc.sq.ctl()->wake.store(rng());
+      rc.sq.ctl()->waiters.store(rng());
+      rc.cq.ctl()->wake.store(rng());
+      rc.cq.ctl()->waiters.store(rng());
+    }
+  });
+  StopAndJoin joiner{&stop, &scribbler};
+  uint64_t ticket = 1;
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_EQ(Submit(rc, Valid(rc, ticket++)), LAM_STATUS_OK);
+    // Move the daemon's submission head back one slot: the slot it already took looks ready again.
+    rc.sq.ctl()->head.fetch_sub(1);
+    ASSERT_EQ(Submit(rc, Valid(rc, ticket++)), LAM_STATUS_OK) << "the daemon took an old slot twice";
+    // Move the daemon's completion tail far ahead; its next push must land at its own index.
+    const uint32_t cq_tail = rc.cq.ctl()->tail.load();
+    rc.cq.ctl()->tail.store(cq_tail + 1000 + static_cast<uint32_t>(round));
+    shm::SubmitDesc nop{};
+    nop.ticket = ticket++;
+    nop.opcode = shm::kOpNop;
+    ASSERT_TRUE(rc.sq.Push(nop));
+    rc.Ring();
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (rc.cq.ctl()->tail.load() == cq_tail + 1000 + static_cast<uint32_t>(round) &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(100us);
+    }
+    ASSERT_EQ(rc.cq.ctl()->tail.load(), cq_tail + 1) << "the daemon published at an index it read back";
+    shm::CompletionDesc c{};
+    ASSERT_TRUE(rc.NextCompletion(&c, 10000));
+    EXPECT_EQ(c.ticket, nop.ticket);
+    EXPECT_EQ(c.status, LAM_STATUS_OK);
+  }
+  joiner.Stop();
+  EXPECT_FALSE(rc.ClosedByDaemon(0));
+}
+
+// A completion-ring head that jumps (the client claims to have read answers never written) is a
+// protocol violation: the client is disconnected; the daemon neither stalls on it nor uses it.
+TEST_F(HostileClientTest, ACompletionHeadThatJumpsGetsTheClientDisconnected) {
+  RawClient rc;
+  ASSERT_EQ(rc.Connect(socket_, LAM_VERSION_NUMBER), LAM_STATUS_OK);
+  ASSERT_EQ(Submit(rc, Valid(rc, 1)), LAM_STATUS_OK);
+  rc.cq.ctl()->head.store(rc.cq.ctl()->head.load() + 100000);
+  ASSERT_TRUE(rc.sq.Push(Valid(rc, 2)));
   rc.Ring();
   EXPECT_TRUE(rc.ClosedByDaemon(5000));
 }

@@ -81,6 +81,70 @@ TEST(RingTest, ProducerTreatsAnAbsurdHeadAsFull) {
   EXPECT_FALSE(producer.Push(CompletionDesc{}));
 }
 
+TEST(RingTest, AProducerReportsAHeadThatJumpedAsCorruptForGood) {
+  RingMemory m(8, sizeof(CompletionDesc));
+  SpscRing<CompletionDesc> producer(m.ctl, 8);
+  ASSERT_TRUE(producer.Push(CompletionDesc{}));
+  m.ctl->head.store(5);  // ahead of the 1 slot ever published
+  EXPECT_FALSE(producer.Push(CompletionDesc{}));
+  EXPECT_TRUE(producer.Corrupt());
+  m.ctl->head.store(1);  // an honest value afterwards does not make it trust the peer again
+  EXPECT_EQ(producer.FreeSlots(), 0u);
+  EXPECT_FALSE(producer.Push(CompletionDesc{}));
+}
+
+// Each side's own index lives in its own memory; what the peer writes over it in the segment is
+// overwritten, never read back (a consumer that re-read its head would take a slot twice).
+TEST(RingTest, AConsumerNeverReadsItsOwnHeadBackFromTheSegment) {
+  RingMemory m(8, sizeof(SubmitDesc));
+  SpscRing<SubmitDesc> producer(m.ctl, 8), consumer(m.ctl, 8);
+  SubmitDesc d{};
+  for (uint64_t i = 0; i < 3; ++i) {
+    d.ticket = i;
+    ASSERT_TRUE(producer.Push(d));
+  }
+  SubmitDesc out{};
+  ASSERT_TRUE(consumer.Pop(&out));
+  ASSERT_TRUE(consumer.Pop(&out));
+  m.ctl->head.store(0);  // the peer moves our head back over two slots already taken
+  uint32_t index = 0;
+  ASSERT_TRUE(consumer.Pop(&out, &index));
+  EXPECT_EQ(out.ticket, 2u);
+  EXPECT_EQ(index, 2u);
+  EXPECT_EQ(m.ctl->head.load(), 3u) << "our index is published again";
+  EXPECT_FALSE(consumer.Pop(&out));
+  EXPECT_FALSE(consumer.Corrupt());
+}
+
+TEST(RingTest, AProducerNeverReadsItsOwnTailBackFromTheSegment) {
+  RingMemory m(8, sizeof(CompletionDesc));
+  SpscRing<CompletionDesc> producer(m.ctl, 8), consumer(m.ctl, 8);
+  CompletionDesc c{};
+  c.ticket = 1;
+  ASSERT_TRUE(producer.Push(c));
+  m.ctl->tail.store(1000);  // the peer moves our tail far ahead
+  c.ticket = 2;
+  ASSERT_TRUE(producer.Push(c));
+  EXPECT_EQ(producer.NextIndex(), 2u);
+  EXPECT_EQ(m.ctl->tail.load(), 2u) << "published at our own index";
+  CompletionDesc out{};
+  ASSERT_TRUE(consumer.Pop(&out));
+  EXPECT_EQ(out.ticket, 1u);
+  ASSERT_TRUE(consumer.Pop(&out));
+  EXPECT_EQ(out.ticket, 2u);
+}
+
+TEST(RingTest, ACorruptConsumerReadsNothingMoreEvenWhenTheTailLooksHonestAgain) {
+  RingMemory m(8, sizeof(SubmitDesc));
+  SpscRing<SubmitDesc> consumer(m.ctl, 8);
+  m.ctl->tail.store(0x80000000u);
+  SubmitDesc out{};
+  EXPECT_FALSE(consumer.Pop(&out));
+  ASSERT_TRUE(consumer.Corrupt());
+  m.ctl->tail.store(1);
+  EXPECT_FALSE(consumer.Pop(&out));
+}
+
 TEST(RingTest, TwoThreadsPassAMillionSlotsInOrder) {
   RingMemory m(64, sizeof(SubmitDesc));
   SpscRing<SubmitDesc> producer(m.ctl, 64), consumer(m.ctl, 64);

@@ -104,6 +104,46 @@ TEST(ShmSegmentTest, SessionWritesAConsistentHeader) {
   mut->arena_size -= 4096;
 }
 
+// Issue 10, defect 1: the session's bounds are its own, fixed at Create. A client that rewrites
+// the header changes nothing the daemon checks against, and a completion whose rows would not
+// fit the real arena is answered with an error instead of being written.
+TEST(ShmSegmentTest, SessionBoundsComeFromDaemonMemoryNotTheHeader) {
+  server::SessionParams p;
+  p.ring_entries = 4;
+  p.arena_bytes = 65536;
+  p.embedding_dim = 384;
+  auto made = server::ClientSession::Create(p);
+  ASSERT_TRUE(made.ok());
+  auto& s = *made;
+  SegmentHeader* h = s->header();
+  const uint64_t segment = s->segment_size();
+  h->arena_size = 1ull << 40;
+  h->arena_offset = 0;
+  h->segment_size = 1ull << 41;
+  h->embedding_dim = 1;
+  h->cq_entries = 1u << 20;
+  EXPECT_EQ(s->arena_size(), 65536u);
+  EXPECT_EQ(s->segment_size(), segment);
+  EXPECT_EQ(s->geometry().embedding_dim, 384u);
+  EXPECT_EQ(s->geometry().cq_entries, 4u);
+  std::vector<float> rows(384, 1.0f);
+  CompletionDesc c{};
+  c.ticket = 9;
+  c.n_seqs = 1;
+  c.output_offset = 65536 - 4;  // the last float of the arena: the row would run 1532 bytes past
+  ASSERT_TRUE(s->Complete(c, rows.data(), rows.size(), false));
+  char* base = reinterpret_cast<char*>(h);
+  SpscRing<CompletionDesc> cq(reinterpret_cast<RingCtl*>(base + s->geometry().cq_offset), 4);
+  CompletionDesc out{};
+  ASSERT_TRUE(cq.Pop(&out));
+  EXPECT_EQ(out.ticket, 9u);
+  EXPECT_EQ(out.status, LAM_STATUS_INTERNAL);
+  EXPECT_EQ(out.n_seqs, 0u);
+  float last = -1;
+  std::memcpy(&last, s->arena() + 65536 - 4, 4);
+  EXPECT_EQ(last, 0.0f) << "nothing written";
+}
+
 TEST(ShmSegmentTest, SessionHoldsSubmissionsBackWhenTheCompletionRingHasNoRoom) {
   server::SessionParams p;
   p.ring_entries = 4;

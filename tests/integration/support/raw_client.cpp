@@ -24,6 +24,7 @@ lam_status RawClient::Connect(const std::string& socket, uint32_t abi_version, u
   h.shm_major = shm_major;
   h.shm_minor = shm_minor;
   h.flags = shm::kHelloWantSegment;
+  h.arena_bytes = arena_bytes;
   std::vector<char> frame(sizeof(shm::FrameHeader) + sizeof(h));
   shm::FrameHeader fh{shm::kFrameMagic, ctl_major, shm::kFrameHello, sizeof(h), 0};
   std::memcpy(frame.data(), &fh, sizeof(fh));

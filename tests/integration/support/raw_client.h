@@ -22,6 +22,7 @@ struct RawClient {
   shm::SpscRing<shm::SubmitDesc> sq;
   shm::SpscRing<shm::CompletionDesc> cq;
   shm::HelloReply reply{};
+  uint64_t arena_bytes = 0;  // asked for in the hello (0 = the daemon's default)
 
   // Connects and says hello; returns the reply status (segment mapped when OK).
   lam_status Connect(const std::string& socket, uint32_t abi_version, uint16_t shm_major = shm::kShmProtoMajor,
