@@ -223,9 +223,9 @@ void Scheduler::CancelClient(uint64_t client_id) {
   }
 }
 
-size_t Scheduler::Shutdown(int64_t deadline_ns) {
+Scheduler::ShutdownResult Scheduler::Shutdown(int64_t deadline_ns, int64_t abandon_ns) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (!stopping_) {
       stopping_ = true;
       stop_deadline_ns_ = deadline_ns;
@@ -233,10 +233,17 @@ size_t Scheduler::Shutdown(int64_t deadline_ns) {
       stop_deadline_ns_ = deadline_ns;  // a second call may only shorten the wait
     }
     cv_.notify_all();
+    if (abandon_ns != 0) {
+      while (!worker_done_) {
+        const int64_t left = abandon_ns - shm::MonotonicNs();
+        if (left <= 0) return ShutdownResult{shutdown_dropped_, false};
+        done_cv_.wait_for(lock, std::chrono::nanoseconds(left));
+      }
+    }
   }
   if (worker_.joinable()) worker_.join();
   std::lock_guard<std::mutex> lock(mu_);
-  return shutdown_dropped_;
+  return ShutdownResult{shutdown_dropped_, true};
 }
 
 bool Scheduler::Idle() const {
@@ -310,7 +317,11 @@ void Scheduler::WorkerLoop() {
       }
     }
     if (pick == buckets_.size()) {
-      if (stopping_ && queued_seqs_ == 0) break;
+      if (stopping_ && queued_seqs_ == 0) {
+        worker_done_ = true;
+        done_cv_.notify_all();
+        break;
+      }
       if (next_due == std::numeric_limits<int64_t>::max()) {
         cv_.wait(lock);
       } else {

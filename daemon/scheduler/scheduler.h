@@ -123,12 +123,18 @@ class Scheduler {
   // submitted later are only refused if they carry a `cancelled` flag the owner set first.
   void CancelClient(uint64_t client_id);
 
+  struct ShutdownResult {
+    size_t dropped = 0;    // requests dropped at the deadline
+    bool joined = true;    // false: a batch was still computing at abandon_ns (see Shutdown)
+  };
   // Stops admitting and runs what is queued until `deadline_ns` (monotonic; 0 = no limit), then
   // drops the rest: every request still queued completes with CANCELLED through the sink (those
   // whose `cancelled` flag is set are dropped silently). A batch computing at the deadline
-  // finishes first (one batch: at most token_budget tokens, or one longer sequence). Joins the
-  // worker. Returns how many requests were dropped at the deadline. Idempotent.
-  size_t Shutdown(int64_t deadline_ns = 0);
+  // cannot be interrupted: Shutdown waits for it and joins the worker, or, with `abandon_ns`
+  // (monotonic; 0 = wait however long), returns at that time with joined = false while the
+  // worker still computes. The caller must then end the process without destroying the engine
+  // or the scheduler (lamd _exits); destroying the scheduler waits for the batch. Idempotent.
+  ShutdownResult Shutdown(int64_t deadline_ns = 0, int64_t abandon_ns = 0);
 
   // True when nothing is queued or computing.
   bool Idle() const;
@@ -191,6 +197,8 @@ class Scheduler {
   uint64_t queued_seqs_ = 0;
   bool stopping_ = false;
   int64_t stop_deadline_ns_ = 0;  // Shutdown's deadline; 0 = finish everything
+  bool worker_done_ = false;      // WorkerLoop returned
+  std::condition_variable done_cv_;
   size_t shutdown_dropped_ = 0;
   bool computing_ = false;
   int64_t last_submit_ns_ = 0;

@@ -661,13 +661,22 @@ void Server::FinishShutdown() {
   data_plane_->Stop();
   // The drain deadline bounds both stops: what is still queued then is dropped. A batch already
   // computing finishes (at most token_budget tokens).
+  // A batch cannot be interrupted: one still computing kShutdownGrace after the deadline is
+  // left running and lamd _exits (main.cpp), rather than wait for it.
+  constexpr int64_t kShutdownGraceNs = 200'000'000;
   const size_t text_dropped = text_worker_.Stop(drain_deadline_ns_);  // it submits to the scheduler: first
-  const size_t sched_dropped = scheduler_->Shutdown(drain_deadline_ns_);
+  const auto sched = scheduler_->Shutdown(
+      drain_deadline_ns_, std::max(drain_deadline_ns_, shm::MonotonicNs()) + kShutdownGraceNs);
+  if (!sched.joined) {
+    abandoned_ = true;
+    exit_code_ = 1;
+  }
   if (exit_code_ != 0) {
     Log()->error(
         "shutdown timeout ({} ms) passed with {} requests of {} clients in flight: cancelled them "
-        "({} text jobs, {} scheduled requests dropped unrun); exiting with status {}",
-        config_.shutdown_timeout_ms, cut_requests, cut_clients, text_dropped, sched_dropped, exit_code_);
+        "({} text jobs, {} scheduled requests dropped unrun{}); exiting with status {}",
+        config_.shutdown_timeout_ms, cut_requests, cut_clients, text_dropped, sched.dropped,
+        abandoned_ ? ", a batch still computing abandoned" : "", exit_code_);
   }
   uv_timer_stop(&drain_timer_);
   auto close = [](auto* h) {

@@ -428,7 +428,7 @@ TEST(SchedulerTest, ShutdownDropsWhatIsStillQueuedAtItsDeadline) {
     ASSERT_TRUE(s.Submit(r).ok());
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const size_t dropped = s.Shutdown(shm::MonotonicNs() + 100'000'000);  // 100 ms
+  const size_t dropped = s.Shutdown(shm::MonotonicNs() + 100'000'000).dropped;  // 100 ms
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s) << "Shutdown ran past its deadline";
   ASSERT_EQ(sink.count(), 300u) << "every request completes exactly once";
   size_t cancelled = 0;
@@ -445,6 +445,28 @@ TEST(SchedulerTest, ShutdownDropsWhatIsStillQueuedAtItsDeadline) {
   EXPECT_EQ(s.GetStats().queued_sequences, 0u);
   auto r = MakeRequest(1, 9, {3});
   EXPECT_EQ(s.Submit(r).code(), LAM_STATUS_CANCELLED);
+}
+
+// A batch cannot be interrupted; with an abandon time Shutdown returns then instead of waiting
+// for it (lamd then _exits), and says so.
+TEST(SchedulerTest, ShutdownReturnsAtTheAbandonTimeWhileABatchStillComputes) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  auto s = std::make_unique<Scheduler>(&engine, o, &sink);
+  engine.delay_ms = 1500;
+  auto r = MakeRequest(1, 1, {4});
+  ASSERT_TRUE(s->Submit(r).ok());
+  for (int i = 0; i < 1000 && engine.batch_sizes().empty(); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(engine.batch_sizes().size(), 1u);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t now = shm::MonotonicNs();
+  const Scheduler::ShutdownResult res = s->Shutdown(now, now + 50'000'000);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_FALSE(res.joined);
+  s.reset();  // waits for the batch
+  EXPECT_EQ(sink.count(), 1u);
 }
 
 TEST(SchedulerTest, StatsCountBatchesAndWaits) {
