@@ -199,6 +199,12 @@ int Main(int argc, char** argv) {
   sd_notifyf(0, "READY=1\nSTATUS=serving %s (%s)", mi.name.c_str(), (*engine)->backend_name());
   const int rc = server.Run();
   log->info("exiting with status {}", rc);
+  if (server.must_exit_now()) {
+    // The scheduler's worker still computes a batch that nobody will read: end here, without
+    // the destructors (they would wait for it, or free the engine under it).
+    spdlog::shutdown();
+    std::_Exit(rc);
+  }
   return rc;
 }
 

@@ -60,6 +60,12 @@ Status Scheduler::Submit(std::unique_ptr<Request>& request) {
   if (n == 0) return Status(LAM_STATUS_EMPTY_BATCH, "request has no sequences");
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return Status(LAM_STATUS_CANCELLED, "daemon is shutting down");
+  // Read under mu_: an owner sets the flag before CancelClient takes mu_, so a Submit that
+  // comes after CancelClient sees it (see Request::cancelled).
+  if (request->cancelled && request->cancelled->load(std::memory_order_acquire)) {
+    ++stats_.cancelled_requests;
+    return Status(LAM_STATUS_CANCELLED, "client " + std::to_string(request->client_id) + " is gone");
+  }
   if (queued_seqs_ + n > options_.max_queued_sequences) {
     ++stats_.overloaded_requests;
     return Status(LAM_STATUS_OVERLOADED,
@@ -78,6 +84,7 @@ Status Scheduler::Submit(std::unique_ptr<Request>& request) {
     b.tokens += len;
   }
   queued_seqs_ += n;
+  clients_[raw->client_id].queued += n;
   stats_.queued_high_water = std::max<uint64_t>(stats_.queued_high_water, queued_seqs_);
   PendingRequest p;
   p.req = std::move(request);
@@ -88,6 +95,7 @@ Status Scheduler::Submit(std::unique_ptr<Request>& request) {
 }
 
 void Scheduler::PurgeLocked(Request* req) {
+  uint64_t removed = 0;
   for (Bucket& b : buckets_) {
     auto it = b.per_client.find(req->client_id);
     if (it == b.per_client.end()) continue;
@@ -97,12 +105,66 @@ void Scheduler::PurgeLocked(Request* req) {
         --b.seqs;
         b.tokens -= req->offsets[qi->index + 1] - req->offsets[qi->index];
         --queued_seqs_;
+        ++removed;
         qi = q.erase(qi);
       } else {
         ++qi;
       }
     }
     if (q.empty()) b.per_client.erase(it);
+  }
+  DequeuedLocked(req->client_id, removed);
+}
+
+void Scheduler::DequeuedLocked(uint64_t client, uint64_t n) {
+  if (n == 0) return;
+  auto it = clients_.find(client);
+  if (it == clients_.end()) return;
+  it->second.queued -= std::min(it->second.queued, n);
+  // A client with nothing queued is forgotten: when it comes back it is served first.
+  if (it->second.queued == 0) clients_.erase(it);
+}
+
+uint64_t Scheduler::LastServedLocked(uint64_t client) const {
+  const auto it = clients_.find(client);
+  return it == clients_.end() ? 0 : it->second.last_served;
+}
+
+void Scheduler::DropCancelledLocked(Request* req) {
+  auto it = pending_.find(req);
+  if (it == pending_.end()) return;
+  PurgeLocked(req);
+  ++stats_.cancelled_requests;
+  if (it->second.in_batch == 0) {
+    pending_.erase(it);
+  } else {
+    it->second.cancelled = true;  // its batch's results are discarded (CollectLocked)
+  }
+}
+
+void Scheduler::DropAllLocked(std::vector<std::unique_ptr<Request>>* done) {
+  for (Bucket& b : buckets_) {
+    b.per_client.clear();
+    b.seqs = 0;
+    b.tokens = 0;
+  }
+  clients_.clear();
+  queued_seqs_ = 0;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    PendingRequest& p = it->second;
+    if (p.in_batch != 0) {  // not reached from the worker loop (nothing computes there)
+      ++it;
+      continue;
+    }
+    ++shutdown_dropped_;
+    const bool gone = p.cancelled || (p.req->cancelled && p.req->cancelled->load(std::memory_order_acquire));
+    if (!gone) {
+      p.req->status = LAM_STATUS_CANCELLED;
+      p.req->message = "daemon shut down before the request was computed";
+      p.req->output.clear();
+      done->push_back(std::move(p.req));
+    }
+    it = pending_.erase(it);
   }
 }
 
@@ -137,6 +199,7 @@ void Scheduler::FailLocked(PendingRequest& p, lam_status code, std::string messa
 
 void Scheduler::CancelClient(uint64_t client_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  clients_.erase(client_id);
   for (Bucket& b : buckets_) {
     auto it = b.per_client.find(client_id);
     if (it == b.per_client.end()) continue;
@@ -148,7 +211,8 @@ void Scheduler::CancelClient(uint64_t client_id) {
     b.per_client.erase(it);
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (it->first->client_id == client_id) {
+    if (it->first->client_id == client_id && !it->second.cancelled) {
+      ++stats_.cancelled_requests;
       if (it->second.in_batch == 0) {
         it = pending_.erase(it);
         continue;
@@ -159,13 +223,27 @@ void Scheduler::CancelClient(uint64_t client_id) {
   }
 }
 
-void Scheduler::Shutdown() {
+Scheduler::ShutdownResult Scheduler::Shutdown(int64_t deadline_ns, int64_t abandon_ns) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!stopping_) {
+      stopping_ = true;
+      stop_deadline_ns_ = deadline_ns;
+    } else if (deadline_ns != 0 && (stop_deadline_ns_ == 0 || deadline_ns < stop_deadline_ns_)) {
+      stop_deadline_ns_ = deadline_ns;  // a second call may only shorten the wait
+    }
     cv_.notify_all();
+    if (abandon_ns != 0) {
+      while (!worker_done_) {
+        const int64_t left = abandon_ns - shm::MonotonicNs();
+        if (left <= 0) return ShutdownResult{shutdown_dropped_, false};
+        done_cv_.wait_for(lock, std::chrono::nanoseconds(left));
+      }
+    }
   }
   if (worker_.joinable()) worker_.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  return ShutdownResult{shutdown_dropped_, true};
 }
 
 bool Scheduler::Idle() const {
@@ -198,12 +276,27 @@ void Scheduler::WorkerLoop() {
   std::vector<std::unique_ptr<Request>> done;
   const int64_t max_delay_ns = options_.max_delay_us * 1000;
 
+  std::vector<std::pair<uint64_t, uint64_t>> order;  // (last served, client) of the picked bucket
+
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    // Pick the ready bucket whose oldest sequence has waited longest.
     const int64_t now = shm::MonotonicNs();
+    if (stopping_ && stop_deadline_ns_ != 0 && now >= stop_deadline_ns_ && !pending_.empty()) {
+      // Shutdown's deadline: nothing more is computed (the worker is here, so nothing computes).
+      done.clear();
+      DropAllLocked(&done);
+      lock.unlock();
+      for (auto& r : done) sink_->OnComplete(std::move(r));
+      done.clear();
+      lock.lock();
+      continue;
+    }
+    // Of the ready buckets, pick the one holding the client served least recently; the oldest
+    // sequence breaks ties. (Picking by age alone let a deep flood in one bucket hold back a
+    // light client's bucket until every older flood sequence had run.)
     int64_t next_due = std::numeric_limits<int64_t>::max();
     size_t pick = buckets_.size();
+    uint64_t pick_served = std::numeric_limits<uint64_t>::max();
     int64_t pick_oldest = std::numeric_limits<int64_t>::max();
     // The worker is here, so nothing computes: a lone request in an empty scheduler runs now.
     const bool lone = options_.dispatch_lone_requests && lone_arrival_ && pending_.size() == 1;
@@ -211,16 +304,24 @@ void Scheduler::WorkerLoop() {
       const Bucket& b = buckets_[i];
       if (b.seqs == 0) continue;
       const int64_t oldest = OldestIn(b);
+      next_due = std::min(next_due, oldest + max_delay_ns);
       const bool ready = stopping_ || lone || b.tokens >= options_.token_budget ||
                          b.seqs >= options_.max_batch_sequences || now - oldest >= max_delay_ns;
-      if (ready && oldest < pick_oldest) {
+      if (!ready) continue;
+      uint64_t served = std::numeric_limits<uint64_t>::max();
+      for (const auto& [id, q] : b.per_client) served = std::min(served, LastServedLocked(id));
+      if (served < pick_served || (served == pick_served && oldest < pick_oldest)) {
         pick = i;
+        pick_served = served;
         pick_oldest = oldest;
       }
-      next_due = std::min(next_due, oldest + max_delay_ns);
     }
     if (pick == buckets_.size()) {
-      if (stopping_ && queued_seqs_ == 0) break;
+      if (stopping_ && queued_seqs_ == 0) {
+        worker_done_ = true;
+        done_cv_.notify_all();
+        break;
+      }
       if (next_due == std::numeric_limits<int64_t>::max()) {
         cv_.wait(lock);
       } else {
@@ -229,36 +330,60 @@ void Scheduler::WorkerLoop() {
       continue;
     }
 
-    // Fill the batch round-robin across the bucket's clients, dropping expired requests.
+    // Fill the batch one sequence per client in turn, least recently served client first,
+    // dropping expired requests and those of clients that are gone.
     Bucket& b = buckets_[pick];
     batch.clear();
     done.clear();
+    order.clear();
+    for (const auto& [id, q] : b.per_client) order.emplace_back(LastServedLocked(id), id);
+    std::sort(order.begin(), order.end());
+    const uint64_t batch_number = ++batch_number_;
     uint64_t tokens = 0;
-    while (b.seqs != 0 && batch.size() < options_.max_batch_sequences) {
-      auto it = b.per_client.lower_bound(b.next_client);
-      if (it == b.per_client.end()) it = b.per_client.begin();
-      SeqRef s = it->second.front();
-      const uint32_t len = s.req->offsets[s.index + 1] - s.req->offsets[s.index];
-      PendingRequest& p = pending_.at(s.req);
-      if (s.req->deadline_ns != 0 && now > s.req->deadline_ns) {
-        ++stats_.deadline_dropped_requests;
-        FailLocked(p, LAM_STATUS_DEADLINE_EXCEEDED,
-                   "request waited " + std::to_string((now - s.enqueue_ns) / 1000) +
-                       " us in the queue, past its deadline",
-                   &done);
-        continue;  // FailLocked removed its sequences from the queues
+    bool full = false;
+    while (!full && b.seqs != 0) {
+      bool progress = false;
+      for (const auto& [served, client] : order) {
+        if (batch.size() >= options_.max_batch_sequences) {
+          full = true;
+          break;
+        }
+        auto it = b.per_client.find(client);
+        if (it == b.per_client.end()) continue;
+        SeqRef s = it->second.front();
+        if (s.req->cancelled && s.req->cancelled->load(std::memory_order_acquire)) {
+          DropCancelledLocked(s.req);
+          progress = true;
+          continue;
+        }
+        const uint32_t len = s.req->offsets[s.index + 1] - s.req->offsets[s.index];
+        PendingRequest& p = pending_.at(s.req);
+        if (s.req->deadline_ns != 0 && now > s.req->deadline_ns) {
+          ++stats_.deadline_dropped_requests;
+          FailLocked(p, LAM_STATUS_DEADLINE_EXCEEDED,
+                     "request waited " + std::to_string((now - s.enqueue_ns) / 1000) +
+                         " us in the queue, past its deadline",
+                     &done);
+          progress = true;
+          continue;  // FailLocked removed its sequences from the queues
+        }
+        if (!batch.empty() && tokens + len > options_.token_budget) {
+          full = true;
+          break;
+        }
+        it->second.pop_front();
+        if (it->second.empty()) b.per_client.erase(it);
+        --b.seqs;
+        b.tokens -= len;
+        --queued_seqs_;
+        DequeuedLocked(client, 1);
+        if (auto c = clients_.find(client); c != clients_.end()) c->second.last_served = batch_number;
+        tokens += len;
+        ++p.in_batch;
+        batch.push_back(s);
+        progress = true;
       }
-      if (!batch.empty() && tokens + len > options_.token_budget) break;
-      it->second.pop_front();
-      const uint64_t client = it->first;
-      if (it->second.empty()) b.per_client.erase(it);
-      b.next_client = client + 1;
-      --b.seqs;
-      b.tokens -= len;
-      --queued_seqs_;
-      tokens += len;
-      ++p.in_batch;
-      batch.push_back(s);
+      if (!progress) break;
     }
     if (batch.empty()) {
       lock.unlock();

@@ -162,16 +162,34 @@ Status AdmitText(const shm::SubmitDesc& d, const char* arena, uint64_t arena_siz
 
 Status TokenizeText(const tokenizer::WordPieceTokenizer& tokenizer, const engine::Engine& engine,
                     size_t max_tokens, TextRequest* text, uint64_t* detail) {
+  TokenizeCursor cursor;
+  while (!cursor.done) {
+    LAM_RETURN_IF_ERROR(TokenizeTextSlice(tokenizer, engine, max_tokens, text, &cursor, SIZE_MAX, SIZE_MAX, detail));
+  }
+  return Status::Ok();
+}
+
+Status TokenizeTextSlice(const tokenizer::WordPieceTokenizer& tokenizer, const engine::Engine& engine,
+                         size_t max_tokens, TextRequest* text, TokenizeCursor* cursor, size_t slice_bytes,
+                         size_t slice_texts, uint64_t* detail) {
   *detail = 0;
   scheduler::Request* req = text->req.get();
   const size_t n = text->lengths.size();
-  req->tokens.clear();
-  req->offsets.assign(1, 0);
-  req->offsets.reserve(n + 1);
-  size_t pos = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const std::string_view t(text->bytes.data() + pos, text->lengths[i]);
-    pos += text->lengths[i];
+  if (cursor->next_text == 0) {
+    req->tokens.clear();
+    req->offsets.assign(1, 0);
+    req->offsets.reserve(n + 1);
+    cursor->byte_pos = 0;
+  }
+  size_t bytes = 0;
+  size_t texts = 0;
+  while (cursor->next_text < n && (texts == 0 || (bytes < slice_bytes && texts < slice_texts))) {
+    const size_t i = cursor->next_text;
+    const std::string_view t(text->bytes.data() + cursor->byte_pos, text->lengths[i]);
+    cursor->byte_pos += text->lengths[i];
+    bytes += text->lengths[i];
+    ++texts;
+    ++cursor->next_text;
     Status st = tokenizer.EncodeAppend(t, max_tokens, &req->tokens);
     if (!st.ok()) {
       *detail = i;
@@ -180,12 +198,15 @@ Status TokenizeText(const tokenizer::WordPieceTokenizer& tokenizer, const engine
     if (req->tokens.size() > UINT32_MAX) return Malformed("texts tokenise to more than 2^32 tokens");
     req->offsets.push_back(static_cast<uint32_t>(req->tokens.size()));
   }
+  if (cursor->next_text < n) return Status::Ok();
   std::vector<engine::TokenSpan> spans(n);
   for (size_t i = 0; i < n; ++i) {
     spans[i].ids = req->tokens.data() + req->offsets[i];
     spans[i].len = req->offsets[i + 1] - req->offsets[i];
   }
-  return engine.Validate(spans);
+  LAM_RETURN_IF_ERROR(engine.Validate(spans));
+  cursor->done = true;
+  return Status::Ok();
 }
 
 }  // namespace lam::server

@@ -57,4 +57,20 @@ Status AdmitText(const shm::SubmitDesc& desc, const char* arena, uint64_t arena_
 Status TokenizeText(const tokenizer::WordPieceTokenizer& tokenizer, const engine::Engine& engine,
                     size_t max_tokens, TextRequest* text, uint64_t* detail);
 
+// Where a TokenizeText done in slices has got to (start with a default-constructed one).
+struct TokenizeCursor {
+  size_t next_text = 0;  // texts before this one are tokenised
+  size_t byte_pos = 0;   // and these bytes of text->bytes
+  bool done = false;     // every text tokenised and the engine's Validate passed
+};
+
+// One slice of TokenizeText: tokenises texts from `*cursor` on until at least `slice_bytes`
+// bytes or `slice_texts` texts were done this call (at least one text), then returns OK with
+// cursor->done false while texts remain; the slice that tokenises the last text also runs
+// Validate and sets cursor->done. Errors are TokenizeText's. The text worker uses it to serve
+// other clients between the slices of a large request.
+Status TokenizeTextSlice(const tokenizer::WordPieceTokenizer& tokenizer, const engine::Engine& engine,
+                         size_t max_tokens, TextRequest* text, TokenizeCursor* cursor, size_t slice_bytes,
+                         size_t slice_texts, uint64_t* detail);
+
 }  // namespace lam::server

@@ -58,6 +58,17 @@ LogLimiter& PendingLogLimiter() {
   return limiter;
 }
 
+// The session's `closed` flag as the scheduler's Request::cancelled (the request's context
+// keeps the session alive anyway; the aliasing shared_ptr keeps it so on its own).
+std::shared_ptr<const std::atomic<bool>> ClosedFlag(const std::shared_ptr<ClientSession>& s) {
+  return std::shared_ptr<const std::atomic<bool>>(s, &s->closed);
+}
+
+// A text request is tokenised in slices of about this many bytes or texts (a few ms each on
+// one core); other clients' text jobs run between two slices (text_worker.h).
+constexpr size_t kTokenizeSliceBytes = 64 << 10;
+constexpr size_t kTokenizeSliceTexts = 256;
+
 uint64_t RandomEpoch() {
   std::random_device rd;
   return (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(shm::MonotonicNs());
@@ -684,6 +695,7 @@ void Server::OnSubmission(const std::shared_ptr<ClientSession>& session, const s
   }
   req->client_id = s->id();
   req->context = session;
+  req->cancelled = ClosedFlag(session);  // CloseConn may run while this thread still drains
   s->MarkInFlight();
   st = scheduler_->Submit(req);
   if (!st.ok()) {
@@ -720,15 +732,20 @@ void Server::HandleTextSubmission(const std::shared_ptr<ClientSession>& session,
   }
   text->req->client_id = s->id();
   text->req->context = session;
+  // The scheduler refuses (and drops) the request once the session is closed, checked under its
+  // lock: a client killed while its text was being tokenised leaves nothing queued.
+  text->req->cancelled = ClosedFlag(session);
   s->MarkInFlight();  // released by PostCompletion like any scheduled request
-  text_worker_.Post([this, text] {
-    if (std::static_pointer_cast<ClientSession>(text->req->context)->closed.load()) {
-      return;  // the client is gone; nothing to answer
-    }
+  TextWorker::Job job;
+  // Between two slices the worker serves other clients, and drops the job if its client is gone.
+  job.cancelled = [session] { return session->closed.load(); };
+  job.step = [this, text, cursor = TokenizeCursor{}]() mutable {
     // Truncate to the model maximum, as sentence-transformers does.
     const size_t max_tokens = static_cast<size_t>(engine_->info().config.max_tokens);
     uint64_t bad = 0;
-    Status ts = TokenizeText(*tokenizer_, *engine_, max_tokens, text.get(), &bad);
+    Status ts = TokenizeTextSlice(*tokenizer_, *engine_, max_tokens, text.get(), &cursor, kTokenizeSliceBytes,
+                                  kTokenizeSliceTexts, &bad);
+    if (ts.ok() && !cursor.done) return false;
     std::unique_ptr<scheduler::Request> req = std::move(text->req);
     if (ts.ok()) ts = scheduler_->Submit(req);
     if (!ts.ok()) {
@@ -738,7 +755,13 @@ void Server::HandleTextSubmission(const std::shared_ptr<ClientSession>& session,
       req->message = ts.message();
       PostCompletion(std::move(req), bad);
     }
-  });
+    return true;
+  };
+  if (!text_worker_.Post(s->id(), std::move(job))) {
+    text->req->status = LAM_STATUS_CANCELLED;
+    text->req->message = "daemon is shutting down";
+    PostCompletion(std::move(text->req), 0);
+  }
 }
 
 void Server::OnComplete(std::unique_ptr<scheduler::Request> req) { PostCompletion(std::move(req), 0); }
@@ -823,23 +846,47 @@ void Server::OnDrainTimer(uv_timer_t* t) {
     }
   }
   if (!idle && shm::MonotonicNs() < self->drain_deadline_ns_) return;
-  if (!idle) {
-    Log()->error("shutdown timeout: cancelling in-flight work");
-    self->exit_code_ = 1;
-  }
+  if (!idle) self->exit_code_ = 1;
   self->FinishShutdown();
 }
 
 void Server::FinishShutdown() {
+  uint64_t cut_requests = 0;
+  size_t cut_clients = 0;
   std::vector<Conn*> all;
   for (auto& [id, c] : conns_) {
     all.push_back(c);
-    if (c->session) c->session->KeepPagesOnClose();  // results a client holds stay readable
+    if (c->session) {
+      c->session->KeepPagesOnClose();  // results a client holds stay readable
+      if (c->session->inflight() != 0) {
+        cut_requests += c->session->inflight();
+        ++cut_clients;
+      }
+    }
   }
+  // Closing a session drops its queued work: its text jobs before their next slice and its
+  // scheduled requests at once (Request::cancelled), whatever is queued.
   for (Conn* c : all) CloseConn(c, "daemon stopping");
   data_plane_->Stop();
-  text_worker_.Stop();  // it submits to the scheduler: stop it first
-  scheduler_->Shutdown();
+  // The drain deadline bounds both stops: what is still queued then is dropped. A batch already
+  // computing finishes (at most token_budget tokens).
+  // A batch cannot be interrupted: one still computing kShutdownGrace after the deadline is
+  // left running and lamd _exits (main.cpp), rather than wait for it.
+  constexpr int64_t kShutdownGraceNs = 200'000'000;
+  const size_t text_dropped = text_worker_.Stop(drain_deadline_ns_);  // it submits to the scheduler: first
+  const auto sched = scheduler_->Shutdown(
+      drain_deadline_ns_, std::max(drain_deadline_ns_, shm::MonotonicNs()) + kShutdownGraceNs);
+  if (!sched.joined) {
+    abandoned_ = true;
+    exit_code_ = 1;
+  }
+  if (exit_code_ != 0) {
+    Log()->error(
+        "shutdown timeout ({} ms) passed with {} requests of {} clients in flight: cancelled them "
+        "({} text jobs, {} scheduled requests dropped unrun{}); exiting with status {}",
+        config_.shutdown_timeout_ms, cut_requests, cut_clients, text_dropped, sched.dropped,
+        abandoned_ ? ", a batch still computing abandoned" : "", exit_code_);
+  }
   uv_timer_stop(&drain_timer_);
   auto close = [](auto* h) {
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(h))) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);

@@ -48,6 +48,10 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   int Run();
   // Thread-safe: begins the same drain as SIGTERM.
   void RequestStop();
+  // After Run(): a batch was still computing when the shutdown timeout ran out and the scheduler
+  // was left running it. The process must end at once (_exit) without destroying the server or
+  // the engine (waiting for the batch would break the bound; destroying them under it is unsafe).
+  bool must_exit_now() const { return abandoned_; }
 
   void OnComplete(std::unique_ptr<scheduler::Request> request) override;
 
@@ -115,6 +119,7 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   bool draining_ = false;
   int64_t drain_deadline_ns_ = 0;
   int exit_code_ = 0;
+  bool abandoned_ = false;
 
   uint64_t next_client_id_ = 1;
   std::map<uint64_t, Conn*> conns_;  // loop thread only

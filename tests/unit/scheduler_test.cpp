@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -277,6 +279,105 @@ TEST(SchedulerTest, CancelledClientsRequestsNeverCompleteOrCompute) {
   EXPECT_TRUE(s.Idle());
 }
 
+// The lamd race (issue 10, defect 3): a text job finished tokenising after its client's
+// connection closed and CancelClient ran, then submitted; the sequences stayed queued and were
+// computed for nobody. The owner sets the request's `cancelled` flag before CancelClient, and
+// Submit reads it under the scheduler lock.
+TEST(SchedulerTest, SubmitAfterCancelClientIsRefusedAndNothingOfItComputes) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 30;
+  auto closed = std::make_shared<std::atomic<bool>>(false);
+  auto blocker = MakeRequest(1, 1, {4}, 1);
+  ASSERT_TRUE(s.Submit(blocker).ok());
+  std::this_thread::sleep_for(10ms);
+  auto queued = MakeRequest(2, 2, {4, 4}, 300);
+  queued->cancelled = closed;
+  ASSERT_TRUE(s.Submit(queued).ok());
+  // The client goes away: the owner sets the flag, then cancels.
+  closed->store(true);
+  s.CancelClient(2);
+  // A submitter that read "not closed" before, and tokenised meanwhile, submits now.
+  auto late = MakeRequest(2, 3, std::vector<uint32_t>(50, 4), 600);
+  late->cancelled = closed;
+  EXPECT_EQ(s.Submit(late).code(), LAM_STATUS_CANCELLED);
+  ASSERT_NE(late, nullptr) << "a refused request stays with the caller";
+  EXPECT_EQ(s.GetStats().queued_sequences, 0u);
+  ASSERT_TRUE(sink.WaitFor(1));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(sink.count(), 1u);
+  for (int32_t id : engine.first_ids()) {
+    EXPECT_TRUE(id < 300) << "a sequence of the cancelled client was computed (first id " << id << ")";
+  }
+  EXPECT_TRUE(s.Idle());
+  EXPECT_EQ(s.GetStats().cancelled_requests, 2u);
+}
+
+// The worker checks the flag too: a queued request whose client is gone is dropped before
+// compute even if the owner never called CancelClient.
+TEST(SchedulerTest, QueuedRequestOfAGoneClientIsDroppedBeforeCompute) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 30;
+  auto closed = std::make_shared<std::atomic<bool>>(false);
+  auto blocker = MakeRequest(1, 1, {4}, 1);
+  ASSERT_TRUE(s.Submit(blocker).ok());
+  std::this_thread::sleep_for(10ms);
+  auto gone = MakeRequest(2, 2, {4, 4, 4}, 300);
+  gone->cancelled = closed;
+  ASSERT_TRUE(s.Submit(gone).ok());
+  closed->store(true);
+  ASSERT_TRUE(sink.WaitFor(1));
+  for (int i = 0; i < 200 && !s.Idle(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(s.Idle());
+  EXPECT_EQ(sink.count(), 1u);
+  const auto ids = engine.first_ids();
+  EXPECT_EQ(std::find(ids.begin(), ids.end(), 300), ids.end());
+}
+
+// Issue 10, defect 6: buckets were picked by the age of their oldest sequence, so a deep flood
+// of one length class held a light client's request of another class back until every older
+// flood sequence had run. Now the bucket of the least recently served client goes next.
+TEST(SchedulerTest, LightClientGoesIntoTheNextBatchBehindAFloodOfAnotherLengthClass) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  o.buckets = {16, 64};
+  o.max_batch_sequences = 64;
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 10;
+  for (uint64_t t = 0; t < 2000; ++t) {  // client 1: 2000 one-sequence requests, ~31 batches
+    auto r = MakeRequest(1, t, {4}, 1);
+    ASSERT_TRUE(s.Submit(r).ok());
+  }
+  std::this_thread::sleep_for(25ms);  // a few flood batches ran; the rest is queued
+  auto light = MakeRequest(2, 9999, {40}, 500);
+  ASSERT_TRUE(s.Submit(light).ok());
+  const size_t batches_then = engine.batch_sizes().size();
+  ASSERT_LT(batches_then, 20u) << "the flood ran too fast for this test to mean anything";
+  ASSERT_TRUE(sink.WaitFor(2001));
+  // Find the batch that computed the light sequence (first id 500).
+  const auto sizes = engine.batch_sizes();
+  const auto ids = engine.first_ids();
+  size_t seen = 0, light_batch = sizes.size();
+  for (size_t b = 0; b < sizes.size() && light_batch == sizes.size(); ++b) {
+    for (size_t i = seen; i < seen + sizes[b]; ++i) {
+      if (ids[i] == 500) light_batch = b;
+    }
+    seen += sizes[b];
+  }
+  ASSERT_LT(light_batch, sizes.size());
+  // The batch computing when it arrived (or one formed just before) may come first; no more.
+  EXPECT_LE(light_batch, batches_then + 1) << "the light request waited behind the flood";
+}
+
 TEST(SchedulerTest, EngineFailureFailsTheBatchAndTheSchedulerGoesOn) {
   FakeEngine engine;
   CollectingSink sink;
@@ -310,6 +411,62 @@ TEST(SchedulerTest, ShutdownFinishesQueuedWorkAndRefusesNewWork) {
   EXPECT_EQ(sink.count(), 5u);
   auto r = MakeRequest(1, 9, {3});
   EXPECT_EQ(s.Submit(r).code(), LAM_STATUS_CANCELLED);
+}
+
+// Issue 10, defect 3: Shutdown waited for an empty queue whatever its size. With a deadline it
+// drops what is still queued then; every dropped request completes once, with CANCELLED.
+TEST(SchedulerTest, ShutdownDropsWhatIsStillQueuedAtItsDeadline) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  o.max_batch_sequences = 1;
+  Scheduler s(&engine, o, &sink);
+  engine.delay_ms = 20;  // 300 batches: 6 s of work
+  for (uint64_t t = 0; t < 300; ++t) {
+    auto r = MakeRequest(1 + t % 3, t, {4});
+    ASSERT_TRUE(s.Submit(r).ok());
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t dropped = s.Shutdown(shm::MonotonicNs() + 100'000'000).dropped;  // 100 ms
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s) << "Shutdown ran past its deadline";
+  ASSERT_EQ(sink.count(), 300u) << "every request completes exactly once";
+  size_t cancelled = 0;
+  for (const auto& r : sink.Take()) {
+    if (r->status == LAM_STATUS_CANCELLED) {
+      ++cancelled;
+      EXPECT_TRUE(r->output.empty());
+    } else {
+      ExpectMatchesReference(engine, *r);
+    }
+  }
+  EXPECT_GT(cancelled, 200u);
+  EXPECT_EQ(cancelled, dropped);
+  EXPECT_EQ(s.GetStats().queued_sequences, 0u);
+  auto r = MakeRequest(1, 9, {3});
+  EXPECT_EQ(s.Submit(r).code(), LAM_STATUS_CANCELLED);
+}
+
+// A batch cannot be interrupted; with an abandon time Shutdown returns then instead of waiting
+// for it (lamd then _exits), and says so.
+TEST(SchedulerTest, ShutdownReturnsAtTheAbandonTimeWhileABatchStillComputes) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  auto s = std::make_unique<Scheduler>(&engine, o, &sink);
+  engine.delay_ms = 1500;
+  auto r = MakeRequest(1, 1, {4});
+  ASSERT_TRUE(s->Submit(r).ok());
+  for (int i = 0; i < 1000 && engine.batch_sizes().empty(); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(engine.batch_sizes().size(), 1u);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int64_t now = shm::MonotonicNs();
+  const Scheduler::ShutdownResult res = s->Shutdown(now, now + 50'000'000);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_FALSE(res.joined);
+  s.reset();  // waits for the batch
+  EXPECT_EQ(sink.count(), 1u);
 }
 
 TEST(SchedulerTest, StatsCountBatchesAndWaits) {
