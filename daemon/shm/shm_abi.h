@@ -195,7 +195,8 @@ inline bool HeaderIsConsistent(const SegmentHeader& h, uint64_t mapped_size) {
   }
   if (!IsPowerOfTwo(h.sq_entries) || !IsPowerOfTwo(h.cq_entries)) return false;
   // An arena size within a page of 2^64 would wrap AlignUp to 0 and pass the size check below
-  // with a huge arena_size (found by tests/fuzz/shm_ring_fuzz): bound it by the mapping first.
+  // with a huge arena_size (seen in review; the shm_ring corpus entry header-arena-size-wraps
+  // replays it): bound it by the mapping first.
   if (h.arena_size > mapped_size) return false;
   const SegmentLayout l = ComputeLayout(h.sq_entries, h.cq_entries, h.arena_size);
   return l.sq_offset == h.sq_offset && l.cq_offset == h.cq_offset &&
