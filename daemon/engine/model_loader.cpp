@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -134,7 +135,13 @@ Result<ParsedConfig> ParseConfig(std::string_view text) {
     if (!eps->is_number() || !(eps->get<double>() > 0.0) || !(eps->get<double>() <= 1e-3)) {
       return ConfigError("field 'layer_norm_eps' must be a number in (0, 1e-3], got " + DescribeJson(*eps));
     }
+    // The engine computes in float32: a positive double that rounds to 0 (or to a subnormal)
+    // there would let a constant row divide by zero in LayerNorm (found by model_config_fuzz).
     c.layer_norm_eps = eps->get<float>();
+    if (!(c.layer_norm_eps >= std::numeric_limits<float>::min())) {
+      return ConfigError("field 'layer_norm_eps' is " + DescribeJson(*eps) +
+                         ", below the smallest normal float32; lamd computes in float32");
+    }
   } else {
     c.layer_norm_eps = 1e-12f;
   }

@@ -358,6 +358,8 @@ TEST_F(ModelLoaderTest, ConfigErrorsNameTheField) {
       {[](json& c) { c["lam_variant"] = "f256"; }, "unknown lam_variant 'f256'"},
       {[](json& c) { c["lam_variant"] = 3; }, "lam_variant' must be a string"},
       {[](json& c) { c["layer_norm_eps"] = -1; }, "layer_norm_eps"},
+      // Positive as a double, 0 in float32 (found by model_config_fuzz).
+      {[](json& c) { c["layer_norm_eps"] = 1e-300; }, "field 'layer_norm_eps' is 1e-300"},
       {[](json& c) { c["max_seq_length"] = 100000; }, "max_seq_length"},
   };
   for (const auto& c : cases) {
