@@ -95,11 +95,8 @@ Result<size_t> ReadAt(int fd, uint8_t* data, size_t size, uint64_t offset, const
   return done;
 }
 
-Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError(errno, "opening cache directory " + dir + " for fsync");
-  Fd guard(fd);
-  if (::fsync(fd) != 0 && errno != EINVAL) return IoError(errno, "fsync of directory " + dir);
+Status SyncDir(int dir_fd, const std::string& dir) {
+  if (::fsync(dir_fd) != 0 && errno != EINVAL) return IoError(errno, "fsync of directory " + dir);
   return Status::Ok();
 }
 
@@ -157,7 +154,43 @@ uint64_t NowNs() {
 }  // namespace
 
 DiskCache::DiskCache(DiskCacheOptions options) : options_(std::move(options)) {}
-DiskCache::~DiskCache() = default;
+DiskCache::~DiskCache() {
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+void DiskCache::DirCloser::operator()(void* d) const { ::closedir(static_cast<DIR*>(d)); }
+
+std::unique_ptr<void, DiskCache::DirCloser> DiskCache::OpenDirStream() const {
+  // openat(".") gives a new open file description, so concurrent scans do not share an offset.
+  const int fd = ::openat(dir_fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+  }
+  return std::unique_ptr<void, DirCloser>(d);
+}
+
+int DiskCache::CreateTemp(std::string* name) const {
+  // Unique in this directory across processes (pid), threads (counter) and pid reuse (random);
+  // the random part also makes the name unguessable, and O_EXCL refuses anything planted there.
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  int fd = -1;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    char tmp_name[96];
+    std::snprintf(tmp_name, sizeof tmp_name, "%s%d-%llu-%016llx", kTempPrefix,
+                  static_cast<int>(::getpid()),
+                  static_cast<unsigned long long>(counter.fetch_add(1)),
+                  static_cast<unsigned long long>(rng()));
+    *name = tmp_name;
+    fd = ::openat(dir_fd_, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST) break;
+  }
+  return fd;
+}
 
 Result<std::unique_ptr<DiskCache>> DiskCache::Open(const DiskCacheOptions& options) {
   if (options.dir.empty()) return Status(LAM_STATUS_INVALID_ARG, "cache directory is empty");
@@ -174,38 +207,65 @@ Result<std::unique_ptr<DiskCache>> DiskCache::Open(const DiskCacheOptions& optio
 Status DiskCache::Init() {
   const std::string& dir = options_.dir;
   LAM_RETURN_IF_ERROR(MakeDirs(dir));
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return IoError(errno, "cache directory " + dir);
-  if (!S_ISDIR(st.st_mode)) {
-    return Status(LAM_STATUS_IO_ERROR, "cache directory " + dir + " is not a directory");
+  // A directory that someone else controls could be turned against the daemon (planted links,
+  // FIFOs, forged entries), so refuse it, and say why in the log as well as in the status.
+  auto refuse = [&](const std::string& why) {
+    spdlog::warn("cache: refusing cache directory {}: {}", dir, why);
+    return Status(LAM_STATUS_PERMISSION_DENIED, "cache directory " + dir + " refused: " + why);
+  };
+  dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd_ < 0) {
+    const int err = errno;
+    struct stat lst {};
+    if (::lstat(dir.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      return refuse("it is a symbolic link (configure the directory it points to instead)");
+    }
+    if (err == ENOTDIR) {
+      return Status(LAM_STATUS_IO_ERROR, "cache directory " + dir + " is not a directory");
+    }
+    return IoError(err, "opening cache directory " + dir);
   }
-  // Probe with a real file: access() says yes to root even on a read-only mount.
+  struct stat st {};
+  if (::fstat(dir_fd_, &st) != 0) return IoError(errno, "cache directory " + dir);
+  if (st.st_uid != ::geteuid()) {
+    return refuse("it is owned by uid " + std::to_string(st.st_uid) + ", not by this process' uid " +
+                  std::to_string(::geteuid()) + " (chown it to the daemon's user)");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    char mode[16];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return refuse(std::string("it is writable by group or others (mode ") + mode +
+                  "; chmod go-w it)");
+  }
+  // Probe with a real file: access() says yes to root even on a read-only mount. A fresh unique
+  // name created with O_EXCL, so nothing planted in the directory is followed or truncated.
   {
-    const std::string probe = dir + "/" + kTempPrefix + "probe-" + std::to_string(::getpid());
-    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    std::string probe;
+    const int fd = CreateTemp(&probe);
     if (fd < 0) return IoError(errno, "cache directory " + dir + " is not writable");
     ::close(fd);
-    ::unlink(probe.c_str());
+    ::unlinkat(dir_fd_, probe.c_str(), 0);
   }
 
   // Remove temp files of writers that crashed between create and rename.
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return IoError(errno, "listing cache directory " + dir);
+  auto stream = OpenDirStream();
+  if (stream == nullptr) return IoError(errno, "listing cache directory " + dir);
+  DIR* d = static_cast<DIR*>(stream.get());
   const auto now = std::chrono::system_clock::now();
   while (const dirent* e = ::readdir(d)) {
     if (!IsTempName(e->d_name)) continue;
     struct stat tst {};
-    if (::fstatat(::dirfd(d), e->d_name, &tst, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (::fstatat(dir_fd_, e->d_name, &tst, AT_SYMLINK_NOFOLLOW) != 0) continue;
     const auto mtime = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::nanoseconds(MtimeNs(tst))));
     if (now - mtime < options_.stale_temp_age) continue;  // may belong to a live writer
-    if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) {
+    if (::unlinkat(dir_fd_, e->d_name, 0) == 0) {
       counters_.stale_temps.fetch_add(1, std::memory_order_relaxed);
       spdlog::info("cache: removed stale temp file {}/{}", dir, e->d_name);
     }
   }
-  ::closedir(d);
+  stream.reset();
 
   std::lock_guard<std::mutex> lock(mu_);
   return ScanLocked(nullptr);
@@ -216,13 +276,14 @@ std::string DiskCache::PathFor(const CacheKey& key) const {
 }
 
 Status DiskCache::ScanLocked(std::vector<DiskCacheEntryInfo>* out) const {
-  DIR* d = ::opendir(options_.dir.c_str());
-  if (d == nullptr) return IoError(errno, "listing cache directory " + options_.dir);
+  auto stream = OpenDirStream();
+  if (stream == nullptr) return IoError(errno, "listing cache directory " + options_.dir);
+  DIR* d = static_cast<DIR*>(stream.get());
   uint64_t entries = 0, bytes = 0;
   while (const dirent* e = ::readdir(d)) {
     if (!IsEntryName(e->d_name)) continue;
     struct stat st {};
-    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // raced away
+    if (::fstatat(dir_fd_, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // raced away
     if (!S_ISREG(st.st_mode)) continue;
     ++entries;
     bytes += static_cast<uint64_t>(st.st_size);
@@ -230,47 +291,52 @@ Status DiskCache::ScanLocked(std::vector<DiskCacheEntryInfo>* out) const {
       out->push_back({e->d_name, static_cast<uint64_t>(st.st_size), MtimeNs(st)});
     }
   }
-  ::closedir(d);
   // A snapshot; other processes may change the directory at any time.
   entries_ = entries;
   bytes_ = bytes;
   return Status::Ok();
 }
 
-void DiskCache::Reject(int fd, const std::string& path, const std::string& reason) {
+void DiskCache::Reject(int fd, const std::string& file, const std::string& reason) {
   counters_.corrupt.fetch_add(1, std::memory_order_relaxed);
   // Remove the file only if the name still refers to the inode we judged: a concurrent writer
   // may have renamed a fresh, valid entry over it since we opened it.
   struct stat mine {}, now {};
-  bool removed = false;
-  if (::fstat(fd, &mine) == 0 && ::stat(path.c_str(), &now) == 0 && mine.st_dev == now.st_dev &&
-      mine.st_ino == now.st_ino) {
-    removed = ::unlink(path.c_str()) == 0;
+  bool same = false, removed = false;
+  if (::fstat(fd, &mine) == 0 && ::fstatat(dir_fd_, file.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+      mine.st_dev == now.st_dev && mine.st_ino == now.st_ino) {
+    same = true;
+    removed = ::unlinkat(dir_fd_, file.c_str(), S_ISDIR(mine.st_mode) ? AT_REMOVEDIR : 0) == 0;
   }
-  spdlog::warn("cache: rejected entry {}: {} ({})", path, reason,
-               removed ? "removed" : "already replaced");
+  spdlog::warn("cache: rejected entry {}/{}: {} ({})", options_.dir, file, reason,
+               removed ? "removed" : same ? "cannot remove it" : "already replaced");
 }
 
 Result<std::optional<std::vector<uint8_t>>> DiskCache::Get(const CacheKey& key) {
   LAM_RETURN_IF_ERROR(key.Validate());
   const uint64_t t0 = NowNs();
-  const std::string path = PathFor(key);
-  const int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  const std::string file = key.Hash() + kEntrySuffix;
+  const std::string path = options_.dir + "/" + file;
+  // O_NOFOLLOW: a planted link is never followed. O_NONBLOCK: opening a FIFO (or a device)
+  // returns at once instead of waiting for a writer; fstat() below refuses it before any read.
+  const int raw = ::openat(dir_fd_, file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (raw < 0) {
     const int err = errno;
     counters_.misses.fetch_add(1, std::memory_order_relaxed);
     if (err == ENOENT) return std::optional<std::vector<uint8_t>>();
-    if (err == ELOOP) {
-      spdlog::warn("cache: rejected entry {}: is a symbolic link", path);
+    if (err == ELOOP || err == ENXIO) {  // a symbolic link; a socket (or an absent device)
+      const bool link = err == ELOOP;
+      spdlog::warn("cache: rejected entry {}: {}", path,
+                   link ? "is a symbolic link" : "is not a regular file");
       counters_.corrupt.fetch_add(1, std::memory_order_relaxed);
-      ::unlink(path.c_str());
+      if (link) ::unlinkat(dir_fd_, file.c_str(), 0);
       return std::optional<std::vector<uint8_t>>();
     }
     return IoError(err, "opening cache entry " + path);
   }
   Fd fd(raw);
   auto miss = [&](const std::string& reason) -> Result<std::optional<std::vector<uint8_t>>> {
-    Reject(fd.get(), path, reason);
+    Reject(fd.get(), file, reason);
     counters_.misses.fetch_add(1, std::memory_order_relaxed);
     return std::optional<std::vector<uint8_t>>();
   };
@@ -366,21 +432,13 @@ Status DiskCache::Put(const CacheKey& key, std::span<const uint8_t> payload) {
   PutLe(header + kOffChecksum, sum.high64, 8);
   PutLe(header + kOffChecksum + 8, sum.low64, 8);
 
-  // Unique in this directory across processes (pid), threads (counter) and pid reuse (random).
-  static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  char tmp_name[96];
-  std::snprintf(tmp_name, sizeof tmp_name, "%s%d-%llu-%016llx", kTempPrefix,
-                static_cast<int>(::getpid()),
-                static_cast<unsigned long long>(counter.fetch_add(1)),
-                static_cast<unsigned long long>(rng()));
+  std::string tmp_name;
+  const int raw = CreateTemp(&tmp_name);
   const std::string tmp = options_.dir + "/" + tmp_name;
-
-  const int raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (raw < 0) return IoError(errno, "creating cache temp file " + tmp);
   Fd fd(raw);
   auto fail = [&](Status s) {
-    ::unlink(tmp.c_str());
+    ::unlinkat(dir_fd_, tmp_name.c_str(), 0);
     return s;
   };
   Status s = WriteAll(fd.get(), header, sizeof header, tmp);
@@ -398,10 +456,10 @@ Status DiskCache::Put(const CacheKey& key, std::span<const uint8_t> payload) {
     return fail(IoError(errno, "fsync of cache temp file " + tmp));
   }
   if (fd.Close() != 0) return fail(IoError(errno, "closing cache temp file " + tmp));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::renameat(dir_fd_, tmp_name.c_str(), dir_fd_, file.c_str()) != 0) {
     return fail(IoError(errno, "renaming " + tmp + " to " + path));
   }
-  if (options_.sync) LAM_RETURN_IF_ERROR(SyncDir(options_.dir));
+  if (options_.sync) LAM_RETURN_IF_ERROR(SyncDir(dir_fd_, options_.dir));
 
   const uint64_t written = kEntryHeaderSize + canonical.size() + payload.size();
   counters_.puts.fetch_add(1, std::memory_order_relaxed);
@@ -426,7 +484,7 @@ Status DiskCache::EvictLocked(const std::string& keep_file) {
     if (bytes_ <= options_.max_bytes) break;
     if (e.file == keep_file) continue;
     const std::string p = options_.dir + "/" + e.file;
-    if (::unlink(p.c_str()) != 0) {
+    if (::unlinkat(dir_fd_, e.file.c_str(), 0) != 0) {
       if (errno == ENOENT) {  // another process evicted it first
         bytes_ -= std::min(bytes_, e.bytes);
         --entries_;
@@ -450,7 +508,7 @@ Status DiskCache::EvictLocked(const std::string& keep_file) {
 Status DiskCache::Remove(const CacheKey& key) {
   LAM_RETURN_IF_ERROR(key.Validate());
   const std::string path = PathFor(key);
-  if (::unlink(path.c_str()) != 0) {
+  if (::unlinkat(dir_fd_, (key.Hash() + kEntrySuffix).c_str(), 0) != 0) {
     if (errno == ENOENT) return Status(LAM_STATUS_NOT_FOUND, "no cache entry " + path);
     return IoError(errno, "removing cache entry " + path);
   }
@@ -465,7 +523,7 @@ Result<uint64_t> DiskCache::Clear() {
   uint64_t removed = 0;
   for (const DiskCacheEntryInfo& e : entries) {
     const std::string p = options_.dir + "/" + e.file;
-    if (::unlink(p.c_str()) == 0) {
+    if (::unlinkat(dir_fd_, e.file.c_str(), 0) == 0) {
       ++removed;
     } else if (errno != ENOENT) {
       return IoError(errno, "removing cache entry " + p);

@@ -21,6 +21,14 @@
 //     shared by all processes using the directory, so recency is global, and it survives
 //     restarts without an index file that could itself be torn. Ties break by file name.
 //   * Temp files left by crashed writers (older than a minute) are removed by Open().
+//   * The directory cannot be turned against the daemon. Open() refuses a directory that is a
+//     symbolic link, is owned by another user than the process' effective uid, or is writable
+//     by group or others (logged at warn with the reason; lamd then runs without a disk cache).
+//     Every later access is relative to the directory descriptor opened then (openat and
+//     friends), so a path component swapped afterwards cannot redirect it; every open uses
+//     O_NOFOLLOW, reads open with O_NONBLOCK and refuse anything but a regular file before
+//     reading (a FIFO cannot hang a lookup), and files are only ever created with O_EXCL under
+//     fresh unique names (the writability probe included), so nothing is truncated or followed.
 // Thread-safe; several processes may share one directory.
 #pragma once
 
@@ -79,8 +87,10 @@ struct DiskCacheEntryInfo {
 class DiskCache {
  public:
   // Opens (creating with mode 0700 if missing, parents included) the directory, checks that it
-  // is a writable directory, removes stale temp files and scans existing entries.
-  // Errors: PERMISSION_DENIED / IO_ERROR / INVALID_ARG with the path and the reason.
+  // is a writable directory that only this user controls (see above), removes stale temp files
+  // and scans existing entries.
+  // Errors: PERMISSION_DENIED (not writable, or refused as unsafe) / IO_ERROR / INVALID_ARG,
+  // with the path and the reason.
   static Result<std::unique_ptr<DiskCache>> Open(const DiskCacheOptions& options);
 
   DiskCache(const DiskCache&) = delete;
@@ -118,9 +128,18 @@ class DiskCache {
   // Rescans the directory; fills entries/bytes. Caller holds mu_.
   Status ScanLocked(std::vector<DiskCacheEntryInfo>* out) const;
   Status EvictLocked(const std::string& keep_file);
-  void Reject(int fd, const std::string& path, const std::string& reason);
+  void Reject(int fd, const std::string& file, const std::string& reason);
+  // Creates a fresh temp file (O_EXCL|O_NOFOLLOW, unique name) in the directory; its name goes
+  // to *name. Returns the descriptor, or -1 with errno set.
+  int CreateTemp(std::string* name) const;
+  // A fresh directory stream over dir_fd_ (its own offset). nullptr with errno set on failure.
+  struct DirCloser {
+    void operator()(void* d) const;
+  };
+  std::unique_ptr<void, DirCloser> OpenDirStream() const;
 
   DiskCacheOptions options_;
+  int dir_fd_ = -1;  // the directory as opened and checked by Init(); all access is relative to it
   mutable std::mutex mu_;  // guards entries_/bytes_ and serialises eviction in this process
   mutable uint64_t entries_ = 0;  // snapshot from the last scan
   mutable uint64_t bytes_ = 0;

@@ -9,11 +9,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <utility>
 
+#include "common/json_describe.h"
 #include "engine/model_names.h"
 
 namespace lam::engine {
@@ -75,7 +77,7 @@ Result<int> IntField(const json& j, const char* key, int lo, int hi, int fallbac
     return ConfigError(std::string("missing required field '") + key + "'");
   }
   if (!it->is_number_integer()) {
-    return ConfigError(std::string("field '") + key + "' must be an integer, got " + it->dump());
+    return ConfigError(std::string("field '") + key + "' must be an integer, got " + DescribeJson(*it));
   }
   const int64_t v = it->get<int64_t>();
   if (v < lo || v > hi) {
@@ -91,7 +93,7 @@ Status ExpectArch(const json& j, const char* key, int expected) {
   auto it = j.find(key);
   if (it == j.end()) return ConfigError(std::string("missing required field '") + key + "'");
   if (!it->is_number_integer() || it->get<int64_t>() != expected) {
-    return ConfigError(std::string("field '") + key + "' is " + it->dump() + "; lamd computes " +
+    return ConfigError(std::string("field '") + key + "' is " + DescribeJson(*it) + "; lamd computes " +
                        key + " = " + std::to_string(expected) +
                        " (hidden 384, 12 heads of 32, intermediate 1536)");
   }
@@ -131,9 +133,15 @@ Result<ParsedConfig> ParseConfig(std::string_view text) {
   auto eps = j.find("layer_norm_eps");
   if (eps != j.end()) {
     if (!eps->is_number() || !(eps->get<double>() > 0.0) || !(eps->get<double>() <= 1e-3)) {
-      return ConfigError("field 'layer_norm_eps' must be a number in (0, 1e-3], got " + eps->dump());
+      return ConfigError("field 'layer_norm_eps' must be a number in (0, 1e-3], got " + DescribeJson(*eps));
     }
+    // The engine computes in float32: a positive double that rounds to 0 (or to a subnormal)
+    // there would let a constant row divide by zero in LayerNorm (found by model_config_fuzz).
     c.layer_norm_eps = eps->get<float>();
+    if (!(c.layer_norm_eps >= std::numeric_limits<float>::min())) {
+      return ConfigError("field 'layer_norm_eps' is " + DescribeJson(*eps) +
+                         ", below the smallest normal float32; lamd computes in float32");
+    }
   } else {
     c.layer_norm_eps = 1e-12f;
   }
@@ -143,7 +151,7 @@ Result<ParsedConfig> ParseConfig(std::string_view text) {
     if (v == j.end() || v->is_null()) {
       c.variant = Variant::kNone;  // inferred from W_bilinear's shape by the loader
     } else if (!v->is_string()) {
-      return ConfigError("field 'lam_variant' must be a string, got " + v->dump());
+      return ConfigError("field 'lam_variant' must be a string, got " + DescribeJson(*v));
     } else if (*v == "f128") {
       c.variant = Variant::kF128;
     } else if (*v == "r64t") {
@@ -166,12 +174,12 @@ Result<ParsedConfig> ParseConfig(std::string_view text) {
     LAM_ASSIGN_OR_RETURN(out.type_rows, IntField(j, "type_vocab_size", 1, 1024, 2));
     auto act = j.find("hidden_act");
     if (act != j.end() && *act != "gelu") {
-      return ConfigError("field 'hidden_act' is " + act->dump() +
+      return ConfigError("field 'hidden_act' is " + DescribeJson(*act) +
                          "; lamd computes the exact erf GELU (\"gelu\")");
     }
     auto pe = j.find("position_embedding_type");
     if (pe != j.end() && *pe != "absolute") {
-      return ConfigError("field 'position_embedding_type' is " + pe->dump() +
+      return ConfigError("field 'position_embedding_type' is " + DescribeJson(*pe) +
                          "; only \"absolute\" is supported");
     }
   }

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "common/json_describe.h"
+
 namespace lam::engine {
 namespace {
 
@@ -64,11 +66,11 @@ Status ParseEntry(std::string_view source, const std::string& name, const json& 
     // Dimensions above 2^62 cannot describe bytes in a real file; rejecting them here keeps
     // the int64 shape and the overflow-checked products below meaningful.
     if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 62)) {
-      return Invalid(source, where + ": shape entry " + d.dump() + " is not a non-negative integer");
+      return Invalid(source, where + ": shape entry " + DescribeJson(d) + " is not a non-negative integer");
     }
     t->shape.push_back(static_cast<int64_t>(d.get<uint64_t>()));
     if (__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel)) {
-      return Invalid(source, where + ": element count of shape " + sh->dump() + " overflows");
+      return Invalid(source, where + ": element count of shape " + ShapeString(t->shape) + "... overflows");
     }
   }
   auto off = v.find("data_offsets");
@@ -92,7 +94,7 @@ Status ParseEntry(std::string_view source, const std::string& name, const json& 
       nbytes != end - begin) {
     return Invalid(source, where + ": data_offsets [" + std::to_string(begin) + ", " +
                                std::to_string(end) + "] hold " + std::to_string(end - begin) +
-                               " bytes but " + dtype_name(t->dtype) + " " + sh->dump() +
+                               " bytes but " + dtype_name(t->dtype) + " " + ShapeString(t->shape) +
                                " needs " + std::to_string(numel) + " x " +
                                std::to_string(dtype_size(t->dtype)));
   }

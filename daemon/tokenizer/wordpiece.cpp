@@ -280,26 +280,50 @@ Result<WordPieceTokenizer> WordPieceTokenizer::FromVocab(std::vector<std::string
 }
 
 Result<WordPieceTokenizer> WordPieceTokenizer::LoadFromModelDir(const std::string& dir) {
+  auto read_file = [](const std::string& path, std::string* out) -> Status {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status(LAM_STATUS_NOT_FOUND, "cannot open " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return Status(LAM_STATUS_IO_ERROR, "read error on " + path);
+    *out = std::move(text).str();
+    return Status::Ok();
+  };
   const std::string vocab_path = dir + "/vocab.txt";
-  std::ifstream in(vocab_path, std::ios::binary);
-  if (!in) return Status(LAM_STATUS_IO_ERROR, "cannot open " + vocab_path);
+  std::string vocab;
+  if (Status s = read_file(vocab_path, &vocab); !s.ok()) {
+    return Status(LAM_STATUS_IO_ERROR, s.message());
+  }
+  std::string config;
+  const Status cs = read_file(dir + "/tokenizer_config.json", &config);
+  if (!cs.ok() && cs.code() != LAM_STATUS_NOT_FOUND) return cs;
+  return FromFileContents(vocab, cs.ok() ? std::optional<std::string_view>(config) : std::nullopt,
+                          dir);
+}
+
+Result<WordPieceTokenizer> WordPieceTokenizer::FromFileContents(
+    std::string_view vocab_txt, std::optional<std::string_view> tokenizer_config_json,
+    std::string_view dir) {
+  const std::string vocab_path = std::string(dir) + "/vocab.txt";
   std::vector<std::string> vocab;
-  std::string line;
-  while (std::getline(in, line)) {
+  // One token per line (as std::getline splits: a final line without '\n' counts, nothing
+  // after a final '\n' does).
+  for (size_t pos = 0; pos < vocab_txt.size();) {
+    const size_t nl = vocab_txt.find('\n', pos);
+    const size_t end = nl == std::string_view::npos ? vocab_txt.size() : nl;
+    std::string line(vocab_txt.substr(pos, end - pos));
     // HF strips the line ending only ("\n", and "\r" of CRLF files via trim_end in tokenizers).
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
     vocab.push_back(std::move(line));
-    line.clear();
+    pos = end + 1;
   }
-  if (in.bad()) return Status(LAM_STATUS_IO_ERROR, "read error on " + vocab_path);
 
   TokenizerOptions options;
-  const std::string config_path = dir + "/tokenizer_config.json";
-  std::ifstream cin(config_path, std::ios::binary);
-  if (cin) {
+  const std::string config_path = std::string(dir) + "/tokenizer_config.json";
+  if (tokenizer_config_json.has_value()) {
     nlohmann::json cfg;
     try {
-      cfg = nlohmann::json::parse(cin);
+      cfg = nlohmann::json::parse(*tokenizer_config_json);
     } catch (const nlohmann::json::exception& e) {
       return Status(LAM_STATUS_MODEL_INVALID, config_path + ": " + e.what());
     }

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -51,6 +52,12 @@ class WordPieceTokenizer {
   // `<dir>/tokenizer_config.json` (do_lower_case, strip_accents, tokenize_chinese_chars and the
   // special token strings). Missing or malformed files: LAM_STATUS_MODEL_INVALID / IO_ERROR.
   static Result<WordPieceTokenizer> LoadFromModelDir(const std::string& dir);
+  // As LoadFromModelDir, from the files' contents (tokenizer_config_json: nullopt when there is
+  // no such file); `dir` only names the files in error messages. Hostile input is an error
+  // status, never a crash (tests/fuzz/tokenizer_fuzz.cpp).
+  static Result<WordPieceTokenizer> FromFileContents(
+      std::string_view vocab_txt, std::optional<std::string_view> tokenizer_config_json,
+      std::string_view dir);
   // Builds from an in-memory vocabulary (id = index). Fails if a special token is missing.
   static Result<WordPieceTokenizer> FromVocab(std::vector<std::string> vocab,
                                               const TokenizerOptions& options = {});

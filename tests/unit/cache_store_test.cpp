@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <random>
 #include <sstream>
 #include <string>
@@ -546,6 +547,123 @@ TEST_F(CacheStoreTest, SymlinkEntryIsRejected) {
   EXPECT_FALSE(fs::exists(fs::symlink_status(cache->PathFor(key))));
   EXPECT_TRUE(fs::exists(dir_ + "/target"));
   EXPECT_NE(log.text().find("symbolic link"), std::string::npos);
+}
+
+// The old start-up probe opened "<dir>/.tmp-probe-<pid>" with O_CREAT|O_TRUNC, following a link
+// planted there: whoever could write the directory could truncate any file the daemon can write.
+TEST_F(CacheStoreTest, ProbeNeitherFollowsNorTruncatesAPlantedLink) {
+  fs::create_directories(dir_);
+  ::chmod(dir_.c_str(), 0700);
+  const std::string victim = dir_ + "-victim";
+  std::ofstream(victim) << "precious";
+  const std::string planted = dir_ + "/" + kTempPrefix + "probe-" + std::to_string(::getpid());
+  fs::create_symlink(victim, planted);
+  auto cache = OpenCache();
+  ASSERT_NE(cache, nullptr);
+  std::ifstream in(victim);
+  const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "precious") << "the probe truncated the file a planted link points to";
+  EXPECT_TRUE(fs::is_symlink(fs::symlink_status(planted)));
+  fs::remove(victim);
+}
+
+// A FIFO named like an entry used to block Get() in open() until some writer came along.
+TEST_F(CacheStoreTest, FifoNamedLikeAnEntryIsAPromptMiss) {
+  auto cache = OpenCache();
+  ASSERT_NE(cache, nullptr);
+  const CacheKey key = MakeKey("fifo");
+  const std::string path = cache->PathFor(key);
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0) << std::strerror(errno);
+  LogCapture log;
+  auto lookup = std::async(std::launch::async, [&] { return cache->Get(key); });
+  if (lookup.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    // Unblock the reader (a writer end lets its open() return) so the test fails, not hangs.
+    const int w = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (w >= 0) ::close(w);
+    lookup.wait();
+    FAIL() << "Get() blocked on a FIFO named like an entry";
+  }
+  auto r = lookup.get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->has_value());
+  EXPECT_NE(log.text().find("not a regular file"), std::string::npos) << log.text();
+  // A real entry can take the name afterwards.
+  ASSERT_TRUE(cache->Put(key, Bytes(64, 7)).ok());
+  auto again = Fetch(*cache, key);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(*again, Bytes(64, 7));
+}
+
+TEST_F(CacheStoreTest, GroupOrWorldWritableDirectoryIsRefusedAndLogged) {
+  for (const mode_t mode : {mode_t{0777}, mode_t{0770}, mode_t{0702}}) {
+    fs::create_directories(dir_);
+    ASSERT_EQ(::chmod(dir_.c_str(), mode), 0);
+    LogCapture log;
+    DiskCacheOptions o;
+    o.dir = dir_;
+    auto r = DiskCache::Open(o);
+    ASSERT_FALSE(r.ok()) << "mode " << std::oct << mode;
+    EXPECT_EQ(r.status().code(), LAM_STATUS_PERMISSION_DENIED);
+    EXPECT_NE(r.status().message().find(dir_), std::string::npos) << r.status().ToString();
+    const std::string text = log.text();
+    EXPECT_NE(text.find("refusing cache directory " + dir_), std::string::npos) << text;
+    EXPECT_NE(text.find("writable by group or others"), std::string::npos) << text;
+  }
+  ::chmod(dir_.c_str(), 0750);  // group may read and enter, not write: accepted
+  EXPECT_NE(OpenCache(), nullptr);
+}
+
+TEST_F(CacheStoreTest, DirectoryOwnedByAnotherUserIsRefusedAndLogged) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the directory to another user";
+  fs::create_directories(dir_);
+  ::chmod(dir_.c_str(), 0700);
+  ASSERT_EQ(::chown(dir_.c_str(), 65534, 65534), 0) << std::strerror(errno);
+  LogCapture log;
+  DiskCacheOptions o;
+  o.dir = dir_;
+  auto r = DiskCache::Open(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), LAM_STATUS_PERMISSION_DENIED);
+  EXPECT_NE(log.text().find("owned by uid 65534"), std::string::npos) << log.text();
+}
+
+TEST_F(CacheStoreTest, SymlinkedDirectoryIsRefused) {
+  const std::string real = dir_ + "-real";
+  fs::create_directories(real);
+  ::chmod(real.c_str(), 0700);
+  fs::create_directories(fs::path(dir_).parent_path());
+  fs::create_symlink(real, dir_);
+  LogCapture log;
+  DiskCacheOptions o;
+  o.dir = dir_;
+  auto r = DiskCache::Open(o);
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(log.text().find("symbolic link"), std::string::npos) << log.text();
+  EXPECT_TRUE(fs::is_empty(real));
+  fs::remove(dir_);
+  fs::remove_all(real);
+}
+
+// Once open, the cache works on the directory it checked: a path swapped for a link afterwards
+// does not redirect writes (or reads) elsewhere.
+TEST_F(CacheStoreTest, SwappedDirectoryPathDoesNotRedirect) {
+  auto cache = OpenCache();
+  ASSERT_NE(cache, nullptr);
+  const std::string moved = dir_ + "-moved";
+  const std::string elsewhere = dir_ + "-elsewhere";
+  fs::create_directories(elsewhere);
+  fs::rename(dir_, moved);
+  fs::create_symlink(elsewhere, dir_);
+  const CacheKey key = MakeKey("swap");
+  ASSERT_TRUE(cache->Put(key, Bytes(32, 3)).ok());
+  EXPECT_TRUE(fs::is_empty(elsewhere)) << "a write followed the swapped path";
+  EXPECT_TRUE(fs::exists(moved + "/" + key.Hash() + kEntrySuffix));
+  auto got = Fetch(*cache, key);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, Bytes(32, 3));
+  fs::remove(dir_);
+  fs::remove_all(moved);
+  fs::remove_all(elsewhere);
 }
 
 }  // namespace

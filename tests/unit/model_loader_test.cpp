@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/model_names.h"
@@ -357,6 +358,8 @@ TEST_F(ModelLoaderTest, ConfigErrorsNameTheField) {
       {[](json& c) { c["lam_variant"] = "f256"; }, "unknown lam_variant 'f256'"},
       {[](json& c) { c["lam_variant"] = 3; }, "lam_variant' must be a string"},
       {[](json& c) { c["layer_norm_eps"] = -1; }, "layer_norm_eps"},
+      // Positive as a double, 0 in float32 (found by model_config_fuzz).
+      {[](json& c) { c["layer_norm_eps"] = 1e-300; }, "field 'layer_norm_eps' is 1e-300"},
       {[](json& c) { c["max_seq_length"] = 100000; }, "max_seq_length"},
   };
   for (const auto& c : cases) {
@@ -372,6 +375,29 @@ TEST_F(ModelLoaderTest, ParseModelConfigRejectsNonJson) {
   EXPECT_EQ(r.status().code(), LAM_STATUS_MODEL_INVALID);
   EXPECT_NE(r.status().message().find("not valid JSON"), std::string::npos);
   EXPECT_EQ(ParseModelConfig("[]").status().code(), LAM_STATUS_MODEL_INVALID);
+}
+
+// Error messages used to quote a bad value with nlohmann's dump(), which recurses once per
+// nesting level: a config.json value nested 300000 levels deep (600 KB, under the 1 MiB cap)
+// overflowed the stack instead of being refused.
+TEST_F(ModelLoaderTest, DeeplyNestedConfigValueIsRefusedWithoutRecursing) {
+  const std::string deep = std::string(300000, '[') + std::string(300000, ']');
+  const std::string arch =
+      R"({"model_type":"lam","hidden_size":384,"num_attention_heads":12,"intermediate_size":1536,)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"model_type":"lam","hidden_size":)" + deep + "}", "field 'hidden_size' is an array"},
+      {arch + R"("num_hidden_layers":)" + deep + "}", "num_hidden_layers' must be an integer, got an array"},
+      {arch + R"("num_hidden_layers":6,"vocab_size":10,"layer_norm_eps":)" + deep + "}", "layer_norm_eps"},
+      {arch + R"("num_hidden_layers":6,"vocab_size":10,"lam_variant":)" + deep + "}", "lam_variant' must be a string"},
+  };
+  for (const auto& [text, needle] : cases) {
+    SCOPED_TRACE(needle);
+    auto r = ParseModelConfig(text);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), LAM_STATUS_MODEL_INVALID);
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
+    EXPECT_LT(r.status().message().size(), 512u);
+  }
 }
 
 TEST_F(ModelLoaderTest, MissingFilesAreReportedByName) {

@@ -171,6 +171,18 @@ TEST(SafetensorsTest, EachBadTensorEntryIsNamed) {
                 "needs");
 }
 
+// Error messages used to quote a bad value with nlohmann's dump(), which recurses once per
+// nesting level: a shape entry nested 300000 levels deep overflowed the stack.
+TEST(SafetensorsTest, DeeplyNestedShapeEntryIsRefusedWithoutRecursing) {
+  const std::string deep = std::string(300000, '[') + std::string(300000, ']');
+  ExpectInvalid(RawFile(R"({"w":{"dtype":"F32","shape":[)" + deep + R"(],"data_offsets":[0,4]}})", 4),
+                "shape entry an array of 1 elements is not a non-negative integer");
+  // After an overflow the rest of the shape is not quoted either.
+  ExpectInvalid(RawFile(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904,)" +
+                            deep + R"(],"data_offsets":[0,4]}})", 4),
+                "overflows");
+}
+
 TEST(SafetensorsTest, EveryTruncationOfAValidFileFailsCleanly) {
   const auto file = SmallValidFile();
   for (size_t n = 0; n < file.size(); ++n) {

@@ -432,5 +432,28 @@ TEST_F(ModelDirTest, ReportsMissingAndMalformedFiles) {
   EXPECT_NE(wrong_type.status().message().find("do_lower_case"), std::string::npos);
 }
 
+// The in-memory entry point (used by tokenizer_fuzz) reads the same files the same way.
+TEST_F(ModelDirTest, FromFileContentsMatchesLoadFromModelDir) {
+  const std::string vocab = "<pad>\r\n<unk>\r\n<s>\r\n</s>\r\nHello\r\nhello";  // no final newline
+  const std::string config = R"({"do_lower_case": false, "unk_token": "<unk>", "cls_token": "<s>",
+                                  "sep_token": "</s>", "pad_token": "<pad>"})";
+  Write("vocab.txt", vocab);
+  Write("tokenizer_config.json", config);
+  auto from_dir = WordPieceTokenizer::LoadFromModelDir(dir_.string());
+  auto from_text = WordPieceTokenizer::FromFileContents(vocab, config, dir_.string());
+  ASSERT_TRUE(from_dir.ok()) << from_dir.status().ToString();
+  ASSERT_TRUE(from_text.ok()) << from_text.status().ToString();
+  EXPECT_EQ(from_text->vocab_size(), 6u);
+  EXPECT_EQ(from_dir->vocab_size(), from_text->vocab_size());
+  EXPECT_EQ(Ids(*from_dir, "Hello hello x"), Ids(*from_text, "Hello hello x"));
+  // No tokenizer_config.json: the defaults, which need BERT's special tokens.
+  auto no_config = WordPieceTokenizer::FromFileContents(vocab, std::nullopt, "m");
+  ASSERT_FALSE(no_config.ok());
+  EXPECT_NE(no_config.status().message().find("m/vocab.txt"), std::string::npos);
+  auto bad_config = WordPieceTokenizer::FromFileContents(vocab, "[1]", "m");
+  ASSERT_FALSE(bad_config.ok());
+  EXPECT_NE(bad_config.status().message().find("m/tokenizer_config.json"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace lam::tokenizer
