@@ -286,7 +286,7 @@ void Scheduler::WorkerLoop() {
       done.clear();
       DropAllLocked(&done);
       lock.unlock();
-      for (auto& r : done) sink_->OnComplete(std::move(r));
+      for (auto& r : done) Deliver(std::move(r));
       done.clear();
       lock.lock();
       continue;
@@ -387,7 +387,7 @@ void Scheduler::WorkerLoop() {
     }
     if (batch.empty()) {
       lock.unlock();
-      for (auto& r : done) sink_->OnComplete(std::move(r));
+      for (auto& r : done) Deliver(std::move(r));
       done.clear();
       lock.lock();
       continue;
@@ -401,7 +401,7 @@ void Scheduler::WorkerLoop() {
     lock.unlock();
 
     // Already-failed requests complete before this batch computes.
-    for (auto& r : done) sink_->OnComplete(std::move(r));
+    for (auto& r : done) Deliver(std::move(r));
     done.clear();
 
     spans.resize(batch.size());
@@ -412,17 +412,26 @@ void Scheduler::WorkerLoop() {
     }
     scratch.resize(batch.size() * static_cast<size_t>(dim_));
     const int64_t t0 = shm::MonotonicNs();
-    Status st = engine_->Embed(spans, scratch.data());
-    const int64_t compute_ns = shm::MonotonicNs() - t0;
-    if (st.ok()) {
-      // Only this thread touches output; cancelled requests are discarded below.
-      for (size_t i = 0; i < batch.size(); ++i) {
-        Request* r = batch[i].req;
-        if (r->output.empty()) r->output.resize(r->n_seqs() * static_cast<size_t>(dim_));
-        std::memcpy(r->output.data() + size_t{batch[i].index} * dim_, scratch.data() + i * dim_,
-                    sizeof(float) * static_cast<size_t>(dim_));
+    // No exception leaves this thread (DESIGN.md invariant 7): one from the engine or an
+    // allocation fails this batch like an engine error, and the worker goes on.
+    Status st;
+    try {
+      st = engine_->Embed(spans, scratch.data());
+      if (st.ok()) {
+        // Only this thread touches output; cancelled requests are discarded below.
+        for (size_t i = 0; i < batch.size(); ++i) {
+          Request* r = batch[i].req;
+          if (r->output.empty()) r->output.resize(r->n_seqs() * static_cast<size_t>(dim_));
+          std::memcpy(r->output.data() + size_t{batch[i].index} * dim_, scratch.data() + i * dim_,
+                      sizeof(float) * static_cast<size_t>(dim_));
+        }
       }
+    } catch (const std::exception& e) {
+      st = Status(LAM_STATUS_INTERNAL, std::string("batch failed: ") + e.what());
+    } catch (...) {
+      st = Status(LAM_STATUS_INTERNAL, "batch failed: unknown exception");
     }
+    const int64_t compute_ns = shm::MonotonicNs() - t0;
 
     lock.lock();
     computing_ = false;
@@ -447,9 +456,19 @@ void Scheduler::WorkerLoop() {
       if (it != pending_.end()) CollectLocked(s.req, &done);
     }
     lock.unlock();
-    for (auto& r : done) sink_->OnComplete(std::move(r));
+    for (auto& r : done) Deliver(std::move(r));
     done.clear();
     lock.lock();
+  }
+}
+
+void Scheduler::Deliver(std::unique_ptr<Request> request) noexcept {
+  // The sink must not throw; if it does anyway the request is dropped rather than the worker.
+  try {
+    sink_->OnComplete(std::move(request));
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.sink_failures;
   }
 }
 

@@ -95,6 +95,7 @@ struct Stats {
   uint64_t overloaded_requests = 0;
   uint64_t cancelled_requests = 0;   // dropped because their client was gone (flag or CancelClient)
   uint64_t engine_failures = 0;
+  uint64_t sink_failures = 0;             // completions whose delivery threw (dropped)
   uint64_t compute_ns_total = 0;
   uint64_t batch_histogram[kBatchHistogramBins] = {};
   int64_t wait_p50_us = 0;
@@ -167,6 +168,8 @@ class Scheduler {
   };
 
   void WorkerLoop();
+  // Hands one finished request to the sink; no exception leaves it.
+  void Deliver(std::unique_ptr<Request> request) noexcept;
   size_t BucketFor(uint32_t len) const;
   int64_t OldestIn(const Bucket& b) const;
   // Removes the queued sequences of `req` from every bucket (lock held).

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "server/guard.h"
 #include "server/logging.h"
 #include "shm/frame_io.h"
 #include "shm/futex.h"
@@ -145,7 +146,13 @@ bool DataPlane::Drain(uint64_t id, std::vector<uint64_t>* again) {
   while (budget != 0 && s->TakeSubmission(&d)) {
     --budget;
     took = true;
-    sink_->OnSubmission(s, d);
+    // No exception leaves this thread (DESIGN.md invariant 7). One escaping a submission's
+    // handling leaves that client's state unknown: it is disconnected, the others go on.
+    if (!Guarded("data-plane submission", nullptr, [&] { sink_->OnSubmission(s, d); })) {
+      sink_->OnViolation(id, "internal error handling a submission");
+      Forget(id);
+      return took;
+    }
     if (s->closed.load(std::memory_order_relaxed) || s->broken.load(std::memory_order_relaxed)) break;
   }
   if (s->ring_corrupt() || s->broken.load()) {

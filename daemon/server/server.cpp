@@ -497,7 +497,11 @@ void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool versi
     auto reserved = arena_budget_->Reserve(c->cred.uid, segment);
     if (!reserved.ok()) {
       st = reserved.status();
-      Log()->warn("client {} (pid {}, uid {}): {}", c->id, c->cred.pid, c->cred.uid, st.message());
+      uint64_t suppressed = 0;
+      if (PendingLogLimiter().Allow(&suppressed)) {
+        Log()->warn("client {} (pid {}, uid {}): {} ({} more refusals or timeouts not logged)", c->id, c->cred.pid,
+                    c->cred.uid, st.message(), suppressed);
+      }
     } else {
       auto made = ClientSession::Create(p);
       if (!made.ok()) {

@@ -191,6 +191,7 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
        ss.batches_total ? static_cast<double>(ss.sequences_total) / static_cast<double>(ss.batches_total) : 0.0},
       {"compute_seconds_total", static_cast<double>(ss.compute_ns_total) / 1e9},
       {"engine_failures_total", ss.engine_failures},
+      {"completion_failures_total", ss.sink_failures},
       {"batch_size_histogram", hist},
   };
   uint64_t total = 0, failed = 0;

@@ -397,6 +397,28 @@ TEST(SchedulerTest, EngineFailureFailsTheBatchAndTheSchedulerGoesOn) {
   EXPECT_EQ(s.GetStats().engine_failures, 1u);
 }
 
+// Issue 10 (DESIGN.md invariant 7): an exception from the engine must not leave the worker
+// thread (it used to reach std::terminate and end lamd); the batch fails and the worker goes on.
+TEST(SchedulerTest, AnEngineExceptionFailsTheBatchAndTheWorkerGoesOn) {
+  FakeEngine engine;
+  CollectingSink sink;
+  Options o;
+  o.max_delay_us = 1000;
+  Scheduler s(&engine, o, &sink);
+  engine.throw_next = true;
+  auto a = MakeRequest(1, 1, {4});
+  ASSERT_TRUE(s.Submit(a).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  auto first = sink.Take();
+  EXPECT_EQ(first[0]->status, LAM_STATUS_INTERNAL);
+  EXPECT_NE(first[0]->message.find("injected exception"), std::string::npos) << first[0]->message;
+  auto b = MakeRequest(1, 2, {4});
+  ASSERT_TRUE(s.Submit(b).ok());
+  ASSERT_TRUE(sink.WaitFor(1));
+  ExpectMatchesReference(engine, *sink.Take()[0]);
+  EXPECT_EQ(s.GetStats().engine_failures, 1u);
+}
+
 TEST(SchedulerTest, ShutdownFinishesQueuedWorkAndRefusesNewWork) {
   FakeEngine engine;
   CollectingSink sink;

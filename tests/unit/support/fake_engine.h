@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +61,7 @@ class FakeEngine : public engine::Engine {
     }
     if (delay_ms.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
     if (fail_next.exchange(false)) return Status(LAM_STATUS_BACKEND_FAILED, "injected failure");
+    if (throw_next.exchange(false)) throw std::runtime_error("injected exception");
     for (size_t i = 0; i < batch.size(); ++i) Reference(batch[i], out + i * static_cast<size_t>(info_.embedding_dim));
     return Status::Ok();
   }
@@ -99,6 +101,7 @@ class FakeEngine : public engine::Engine {
 
   std::atomic<int> delay_ms{0};
   std::atomic<bool> fail_next{false};
+  std::atomic<bool> throw_next{false};  // the next Embed throws (an engine or allocation failure)
 
  private:
   engine::ModelInfo info_;
