@@ -14,6 +14,9 @@ DEB_PKGS=(
   libgtest-dev libgmock-dev googletest
   libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev libicu-dev
   python3 python3-pip binutils
+  # The sanitizer and fuzz stages of tools/run-tests.sh: clang with its sanitizer and libFuzzer
+  # runtimes, llvm-symbolizer for the reports' stacks, omp.h for clang (the code links GCC's libgomp).
+  clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev
 )
 
 missing=()
