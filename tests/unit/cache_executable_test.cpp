@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -50,11 +51,12 @@ class CpuCacheTest : public ::testing::Test {
   }
   void TearDown() override { cache_.ForgetBackend(backend_.get()); }
 
-  const BucketStats* Find(const std::vector<BucketStats>& all, const Bucket& b) {
+  // A copy: List() returns a new vector each call, and a pointer into it would dangle.
+  std::optional<BucketStats> Find(const std::vector<BucketStats>& all, const Bucket& b) {
     for (const auto& s : all) {
-      if (s.bucket == b.ToString()) return &s;
+      if (s.bucket == b.ToString()) return s;
     }
-    return nullptr;
+    return std::nullopt;
   }
 
   std::unique_ptr<engine::SyntheticModel> model_;
@@ -150,8 +152,8 @@ TEST_F(CpuCacheTest, MixedRunAfterWarmupNeverCompiles) {
   EXPECT_EQ(after.misses, warm.misses);
   EXPECT_EQ(after.hits - warm.hits, static_cast<uint64_t>(kRequests));
   for (size_t i = 0; i < buckets.size(); ++i) {
-    const BucketStats* s = Find(cache_.List(), buckets[i]);
-    ASSERT_NE(s, nullptr);
+    const std::optional<BucketStats> s = Find(cache_.List(), buckets[i]);
+    ASSERT_TRUE(s.has_value());
     EXPECT_EQ(s->compiles, 1u) << buckets[i].ToString();
     EXPECT_EQ(s->hits, per_bucket[i]) << buckets[i].ToString();
   }
@@ -196,8 +198,8 @@ TEST_F(CpuCacheTest, UnwarmedBucketIsBuiltOnDemandAndKept) {
     ASSERT_TRUE(lease.ok());
     ASSERT_TRUE(backend_->Run(**lease, {&seq, 1}, out.data()).ok());
   }
-  const BucketStats* s = Find(cache_.List(), big);
-  ASSERT_NE(s, nullptr);
+  const std::optional<BucketStats> s = Find(cache_.List(), big);
+  ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->compiles, 1u);
   EXPECT_EQ(s->hits, 1u);
   EXPECT_EQ(s->resident, 1u);
@@ -209,11 +211,11 @@ TEST_F(CpuCacheTest, ClearDropsOnlyUnleasedExecutables) {
   ASSERT_TRUE(cache_.GetOrCompile(*backend_, CpuIdentity(), Bucket{8, 128}).ok());
   EXPECT_EQ(cache_.Clear(), 1u);
   EXPECT_EQ(cache_.Totals().resident, 1u);
-  const BucketStats* kept = Find(cache_.List(), Bucket{4, 64});
-  ASSERT_NE(kept, nullptr);
+  const std::optional<BucketStats> kept = Find(cache_.List(), Bucket{4, 64});
+  ASSERT_TRUE(kept.has_value());
   EXPECT_EQ(kept->resident, 1u);
-  const BucketStats* dropped = Find(cache_.List(), Bucket{8, 128});
-  ASSERT_NE(dropped, nullptr);
+  const std::optional<BucketStats> dropped = Find(cache_.List(), Bucket{8, 128});
+  ASSERT_TRUE(dropped.has_value());
   EXPECT_EQ(dropped->resident, 0u);
   EXPECT_EQ(dropped->bytes, 0u);
   EXPECT_EQ(dropped->compiles, 1u);  // statistics survive a clear
