@@ -15,7 +15,8 @@ DEB_PKGS=(
   libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev libicu-dev
   python3 python3-pip binutils
   # The sanitizer and fuzz stages of tools/run-tests.sh: clang with its sanitizer and libFuzzer
-  # runtimes, llvm-symbolizer for the reports' stacks, omp.h for clang (the code links GCC's libgomp).
+  # runtimes, llvm-symbolizer for the reports' stacks, and the OpenMP runtime clang's FindOpenMP
+  # looks for (omp.h, libomp).
   clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev
 )
 
