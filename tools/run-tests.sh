@@ -16,10 +16,18 @@
 # Sanitizer options and the suppression files (each entry says why) are in tests/sanitizers/.
 # Every stage runs even when an earlier one failed; the exit status is 1 if any failed.
 #
-# Stage times (see the table filled in below; measured on the 2-core dev VM, which was shared
-# with five other engineers' builds at the time, so wall times there were inflated; "CI" is the
-# estimate for an idle 2-core machine: build CPU time / 2 + test wall time):
-#   STAGE-TIMES
+# Stage times. The summary at the end prints each stage's wall time; take CI's numbers from there.
+# What is known so far (2-core dev VM, 2026-12-04, shared with five other engineers' builds: load
+# 11-14, so wall times there were 5-7x CPU times and are not CI's):
+#   release  ~11 min (CI, before this change: build + 285 tests)
+#   asan     compile ~10-14 s CPU per translation unit (clang -O2 -g, ASan+UBSan+sancov), ~100 units:
+#            ~17-23 min CPU, so ~9-12 min build on an idle 2-core machine; tests not yet timed
+#            as a whole (unit_cpu_threading_test: 158 s wall at load 12)
+#   tsan     ~7.5 s CPU per unit, ~63 units for lam_concurrent_tests: ~8 min CPU, ~4-5 min build;
+#            tests not yet timed
+#   fuzz     60 s per fuzz target (tools/fuzz.sh --jobs 2)
+# RelWithDebInfo vs -O1 for the sanitizer builds: one daemon unit (session.cpp) compiled in 5.6 s
+# CPU at -O2 -g, 5.1 s at -O1 -g and at -O1 -gline-tables-only: not worth slower tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
