@@ -14,6 +14,10 @@ DEB_PKGS=(
   libgtest-dev libgmock-dev googletest
   libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev libicu-dev
   python3 python3-pip binutils
+  # The sanitizer and fuzz stages of tools/run-tests.sh: clang with its sanitizer and libFuzzer
+  # runtimes, llvm-symbolizer for the reports' stacks, and the OpenMP runtime clang's FindOpenMP
+  # looks for (omp.h, libomp).
+  clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev
 )
 
 missing=()

@@ -1,11 +1,117 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The whole test suite from a fresh clone: install dependencies, build (warnings are errors),
-# run every test. GPU tests skip cleanly without a device. Used by .ci/run.
+# The whole test suite from a fresh clone: install dependencies, then build and run every stage,
+# each in its own build directory. Used by .ci/run (no arguments: every stage).
+#
+#   tools/run-tests.sh [CTEST_ARGS...]          every stage; CTEST_ARGS go to the release stage's ctest
+#   LAM_TEST_STAGES="asan tsan" tools/run-tests.sh    only the stages named (always in the order below)
+#
+#   release  build/       g++, Release, warnings are errors; every test (GPU tests skip without a device)
+#   asan     build-asan/  clang-14, ASan + LeakSanitizer + UBSan (and libFuzzer's coverage
+#                         instrumentation, so the same build serves the fuzz stage):
+#                         ctest -L 'unit|integration|golden', then ctest -L fuzz (corpus replay)
+#   fuzz     build-asan/  tools/fuzz.sh --build-dir build-asan --seconds 60 --jobs 2 (when present)
+#   tsan     build-tsan/  clang-14, ThreadSanitizer; builds only lam_concurrent_tests and runs
+#                         ctest -L concurrent (tests/CMakeLists.txt says which tests those are)
+# Sanitizer options and the suppression files (each entry says why) are in tests/sanitizers/.
+# Every stage runs even when an earlier one failed; the exit status is 1 if any failed.
+#
+# Stage times. The summary at the end prints each stage's wall time; take CI's numbers from there.
+# What is known so far (2-core dev VM, 2026-12-04, shared with five other engineers' builds: load
+# 11-14, so wall times there were 5-7x CPU times and are not CI's):
+#   release  ~11 min (CI, before this change: build + 285 tests)
+#   asan     compile ~10-14 s CPU per translation unit (clang -O2 -g, ASan+UBSan+sancov), ~100 units:
+#            ~17-23 min CPU, so ~9-12 min build on an idle 2-core machine; tests not yet timed
+#            as a whole (unit_cpu_threading_test: 158 s wall at load 12)
+#   tsan     ~7.5 s CPU per unit, ~63 units for lam_concurrent_tests: ~8 min CPU, ~4-5 min build;
+#            tests not yet timed
+#   fuzz     60 s per fuzz target (tools/fuzz.sh --jobs 2)
+# RelWithDebInfo vs -O1 for the sanitizer builds: one daemon unit (session.cpp) compiled in 5.6 s
+# CPU at -O2 -g, 5.1 s at -O1 -g and at -O1 -gline-tables-only: not worth slower tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
+
+all_stages="release asan fuzz tsan"
+stages=${LAM_TEST_STAGES:-$all_stages}
+for s in $stages; do
+  case " $all_stages " in *" $s "*) ;; *) echo "run-tests: unknown stage '$s' (stages: $all_stages)" >&2; exit 2 ;; esac
+done
+want() { case " $stages " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
 tools/install-deps.sh
 jobs=$(nproc)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLAM_FATAL_WARNINGS=ON
-cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900 "$@"
+supp=$root/tests/sanitizers
+# Stacks with function names and lines (Debian's llvm-14 has no unversioned llvm-symbolizer).
+symbolizer=/usr/lib/llvm-14/bin/llvm-symbolizer
+san_common="external_symbolizer_path=$symbolizer"
+
+# One build for the ASan stage and the fuzz stage.
+build_asan() {
+  CC=clang-14 CXX=clang++-14 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DLAM_BUILD_FUZZERS=ON -DLAM_SANITIZE_ADDRESS=ON -DLAM_SANITIZE_UNDEFINED=ON \
+    -DLAM_CUDA=OFF -DLAM_NATIVE_CPU=OFF
+  cmake --build build-asan -j"$jobs"
+}
+
+# Options for every process a sanitizer stage starts (tests, lamd, lamctl, client processes).
+# halt_on_error/exitcode: a report fails the process that made it, hence its test.
+asan_env() {
+  export ASAN_OPTIONS="$san_common:detect_leaks=1:check_initialization_order=1:malloc_context_size=20:suppressions=$supp/asan.supp"
+  export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="$san_common:halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp"
+}
+
+stage_release() {
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLAM_FATAL_WARNINGS=ON
+  cmake --build build -j"$jobs"
+  ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900 "$@"
+}
+
+stage_asan() {
+  build_asan
+  asan_env
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 -L 'unit|integration|golden'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -L fuzz
+}
+
+stage_fuzz() {
+  if [ ! -x tools/fuzz.sh ]; then
+    echo "run-tests: no tools/fuzz.sh; fuzz stage skipped"
+    return 0
+  fi
+  build_asan
+  asan_env
+  tools/fuzz.sh --build-dir build-asan --seconds 60 --jobs 2
+}
+
+stage_tsan() {
+  CC=clang-14 CXX=clang++-14 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DLAM_SANITIZE_THREAD=ON -DLAM_CUDA=OFF -DLAM_NATIVE_CPU=OFF
+  cmake --build build-tsan -j"$jobs" --target lam_concurrent_tests
+  export TSAN_OPTIONS="$san_common:halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 1800 -L concurrent
+}
+
+failed=()
+summary=()
+for s in $all_stages; do
+  want "$s" || continue
+  echo "=== run-tests: stage $s ==="
+  t0=$SECONDS
+  # A subshell of its own, not part of an || list, so that errexit holds inside the stage.
+  set +e
+  if [ "$s" = release ]; then
+    ("stage_$s" "$@")
+  else
+    ("stage_$s")
+  fi
+  rc=$?
+  set -e
+  dt=$((SECONDS - t0))
+  summary+=("$(printf '%-8s %3dm%02ds  %s' "$s" $((dt / 60)) $((dt % 60)) "$([ "$rc" -eq 0 ] && echo ok || echo "FAILED (rc $rc)")")")
+  [ "$rc" -eq 0 ] || failed+=("$s")
+done
+echo "=== run-tests: summary ==="
+printf '%s\n' "${summary[@]}"
+[ "${#failed[@]}" -eq 0 ] || { echo "run-tests: failed stages: ${failed[*]}" >&2; exit 1; }

@@ -222,6 +222,10 @@ TEST_F(HostileClientTest, FloodingTheRingAndDoorbellWithoutReadingCompletionsHar
     rc.sq.Push(d);  // fails once full; the daemon must not take more than it can answer
     rc.Ring();
   }
+  // A slow daemon (a sanitizer build on a loaded machine) may not have answered within the
+  // flood: wait for its first answer, without taking any, so the bound below still holds.
+  const auto answer_by = std::chrono::steady_clock::now() + 30s;
+  while (!rc.cq.HasData() && std::chrono::steady_clock::now() < answer_by) std::this_thread::sleep_for(5ms);
   // Drain what the daemon answered: never more than the completion ring holds.
   shm::CompletionDesc c;
   uint32_t n = 0;
