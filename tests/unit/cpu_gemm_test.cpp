@@ -97,7 +97,13 @@ struct SplitFixture {
       ASSERT_TRUE(p.ok());
       packed[i] = std::move(p).value();
       if (specs[i].bias) bmem[i] = dnnl::memory(full[i][0].bias_desc(), eng, bias[i].data());
-      ASSERT_TRUE(MakeSplitWeights(eng, split[i], packed[i], specs[i].bias ? bias[i].data() : nullptr, &halves[i]).ok());
+      const Status sliced = MakeSplitWeights(eng, split[i], packed[i], specs[i].bias ? bias[i].data() : nullptr, &halves[i]);
+      // oneDNN's packed layout depends on the ISA it picks; where halves are not slices of it the
+      // backends run unsplit (CpuBackend::split_layout_error), so there is nothing to check here.
+      if (!sliced.ok() && sliced.message().find("is not a slice") != std::string::npos) {
+        GTEST_SKIP() << "oneDNN's packed weights are not sliceable on this CPU: " << sliced.message();
+      }
+      ASSERT_TRUE(sliced.ok()) << sliced.ToString();
     }
   }
 };
@@ -116,6 +122,7 @@ TEST(CpuGemmTest, ColumnHalvesGiveTheFullGemmBits) {
     threads.Execute([&] {
       SplitFixture fx;
       fx.Build(eng, *specs, 7);
+      if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
       ASSERT_TRUE(fx.usable);
       std::mt19937 rng(11);
       std::normal_distribution<float> nd;
@@ -161,6 +168,7 @@ TEST(CpuGemmTest, SplitVerificationAcceptsTrueHalvesAndRejectsOthers) {
   threads.Execute([&] {
     SplitFixture fx;
     fx.Build(eng, kLamSpecs, 3);
+    if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
     ASSERT_TRUE(fx.usable);
     const dnnl::memory* packed[4] = {&fx.packed[0], &fx.packed[1], &fx.packed[2], &fx.packed[3]};
     const dnnl::memory* bias[4] = {nullptr, nullptr, &fx.bmem[2], &fx.bmem[3]};

@@ -248,7 +248,15 @@ TEST_P(CpuNoAllocTest, RunAfterCompileAllocatesNothing) {
   // oneDNN's per-call argument map: the same count every run, proportional to GEMM calls.
   for (uint64_t n : dnnl_big) EXPECT_EQ(n, dnnl_big[0]);
   for (uint64_t n : dnnl_small) EXPECT_EQ(n, dnnl_small[0]);
-  EXPECT_EQ(first.dnnl, dnnl_big[0]);
+  if ((*be)->split_layout_error().empty()) {
+    EXPECT_EQ(first.dnnl, dnnl_big[0]);
+  } else {
+    // Where oneDNN picks its non-AVX-512 kernels (the ones whose packed layout cannot be sliced,
+    // see split_layout_error) it initialises per-thread state on a primitive's first execution:
+    // ~24k allocations once on an AVX2 EPYC guest, inside oneDNN, at lamd's warm-up run. Later
+    // runs must not repeat them (checked above).
+    EXPECT_GE(first.dnnl, dnnl_big[0]);
+  }
   EXPECT_LE(dnnl_big[0], 16u * execs);
 }
 

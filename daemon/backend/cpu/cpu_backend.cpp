@@ -231,7 +231,9 @@ Status CpuBackend::Init() {
         const float* bias[4] = {nullptr, nullptr, L.ffn1_b, L.ffn2_b};
         for (int i = 0; i < 4 && split; ++i) {
           // A layout that is not sliceable only turns the split off.
-          split = MakeSplitWeights(eng_, split_[i], *packed[i], bias[i], &p.half[i]).ok();
+          const Status sliced = MakeSplitWeights(eng_, split_[i], *packed[i], bias[i], &p.half[i]);
+          split = sliced.ok();
+          if (!split) split_layout_error_ = sliced.message();
         }
         if (split && layers_.empty()) {
           // The layout and the bits do not depend on the weight values: one layer is enough.

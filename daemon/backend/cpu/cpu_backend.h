@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -51,6 +52,10 @@ class CpuBackend final : public backend::Backend {
   // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
   // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
   bool column_split() const { return split_ready_; }
+  // Non-empty when the split is off because oneDNN's packed weight layout on this CPU cannot be
+  // sliced into column halves (it depends on the ISA oneDNN picks; e.g. AVX2 blocks differently
+  // from AVX-512): a property of the machine, not a failed bitwise check.
+  const std::string& split_layout_error() const { return split_layout_error_; }
   // Bytes of pre-packed weights and per-layer constants shared by all executables.
   size_t packed_weight_bytes() const { return packed_bytes_; }
 
@@ -78,6 +83,7 @@ class CpuBackend final : public backend::Backend {
   // Column halves of g_in_, g_out_, g_ffn1_, g_ffn2_ (cpu_exec_common.h), used when split_ready_.
   SplitGemm split_[4];
   bool split_ready_ = false;
+  std::string split_layout_error_;
   std::vector<LayerPack> layers_;
   size_t packed_bytes_ = 0;
   std::atomic<bool> profiling_{false};

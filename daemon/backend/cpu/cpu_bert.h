@@ -11,6 +11,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "backend/backend.h"
@@ -40,6 +41,10 @@ class CpuBertBackend final : public backend::Backend {
   // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
   // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
   bool column_split() const { return split_ready_; }
+  // Non-empty when the split is off because oneDNN's packed weight layout on this CPU cannot be
+  // sliced into column halves (it depends on the ISA oneDNN picks; e.g. AVX2 blocks differently
+  // from AVX-512): a property of the machine, not a failed bitwise check.
+  const std::string& split_layout_error() const { return split_layout_error_; }
   size_t packed_weight_bytes() const { return packed_bytes_; }
 
  private:
@@ -59,6 +64,7 @@ class CpuBertBackend final : public backend::Backend {
   // Column halves of g_qkv_, g_out_, g_ffn1_, g_ffn2_ (cpu_exec_common.h), used when split_ready_.
   SplitGemm split_[4];
   bool split_ready_ = false;
+  std::string split_layout_error_;
   std::vector<LayerPack> layers_;
   size_t packed_bytes_ = 0;
 };
