@@ -90,7 +90,12 @@ stage_tsan() {
     -DLAM_SANITIZE_THREAD=ON -DLAM_CUDA=OFF -DLAM_NATIVE_CPU=OFF
   cmake --build build-tsan -j"$jobs" --target lam_concurrent_tests
   export TSAN_OPTIONS="$san_common:halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
-  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 1800 -L concurrent
+  # Not under TSan, each run by the release and asan stages instead: the soak smoke (it needs
+  # lam-bench, which this stage does not build), and the many-process stress and latency cases
+  # (64 and 200 client processes, the fairness/cancel timings), which TSan's 5-15x slow-down of
+  # lamd would push past CI's budget without adding thread interleavings the rest do not cover.
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 1800 -L concurrent \
+    -E 'LamBenchSoak|SixtyFourProcesses|TwoHundredKilledClients|FairnessCancelTest'
 }
 
 failed=()
