@@ -40,6 +40,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +114,23 @@ pid_t Spawn(const std::vector<std::string>& args, int stdout_fd) {
   return pid;
 }
 
+// Starts lamd so that it dies with lam-bench (PR_SET_PDEATHSIG: lam-bench stopped by a signal or
+// a sanitizer must not leave a daemon behind, holding the caller's output pipe open). Called on
+// the main thread, which lives as long as the process (the signal follows the forking thread).
+pid_t SpawnDaemon(const std::vector<std::string>& args) {
+  std::vector<char*> av;
+  for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;  // -1 on failure
+  // Child: only async-signal-safe calls until exec.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(127);  // lam-bench already gone
+  ::execv(av[0], av.data());
+  ::_exit(127);
+}
+
 int64_t ProcRssKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -128,6 +146,9 @@ int CountDir(const std::string& path, std::vector<std::string>* names = nullptr)
   int n = 0;
   while (dirent* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    // LLVM's OpenMP runtime (clang builds: the sanitizer stages) registers every process in
+    // /dev/shm and a SIGKILLed one leaves its entry: not lamd's (its segments are memfds).
+    if (std::strncmp(e->d_name, "__KMP_REGISTERED_LIB_", 21) == 0) continue;
     ++n;
     if (names != nullptr) names->push_back(e->d_name);
   }
@@ -279,7 +300,7 @@ bool Soak::StartDaemon() {
                                          "--backend", "cpu", "--cache-dir", cache_dir_, "--log-level", "warning",
                                          "--shutdown-timeout-ms", "10000"};
   const int64_t t0 = shm::MonotonicNs();
-  lamd_ = Spawn(args, -1);
+  lamd_ = SpawnDaemon(args);
   if (lamd_ < 0) {
     Fail("cannot start " + args[0]);
     return false;
@@ -580,9 +601,11 @@ void Soak::ReaderLoop() {
         const size_t need = sizeof(h) + h.n * sizeof(uint32_t) + static_cast<size_t>(h.n) * h.dim * sizeof(float);
         if (s.buf.size() - pos < need) break;
         std::vector<uint32_t> idx(h.n);
-        std::memcpy(idx.data(), s.buf.data() + pos + sizeof(h), h.n * sizeof(uint32_t));
         std::vector<float> rows(static_cast<size_t>(h.n) * h.dim);
-        std::memcpy(rows.data(), s.buf.data() + pos + sizeof(h) + h.n * sizeof(uint32_t), rows.size() * sizeof(float));
+        if (!idx.empty()) std::memcpy(idx.data(), s.buf.data() + pos + sizeof(h), h.n * sizeof(uint32_t));
+        if (!rows.empty()) {
+          std::memcpy(rows.data(), s.buf.data() + pos + sizeof(h) + h.n * sizeof(uint32_t), rows.size() * sizeof(float));
+        }
         HandleRecord(s.pid, h, idx.data(), rows.data());
         pos += need;
       }
