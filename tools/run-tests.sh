@@ -71,7 +71,12 @@ stage_release() {
 stage_asan() {
   build_asan
   asan_env
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 -L 'unit|integration|golden'
+  # Left to the release stage: the two compute-bound many-process cases (64 clients checking every
+  # request against the engine, 200 killed clients). Under ASan the instrumented CPU kernels make
+  # the first take over 8 minutes on 2 cores; the hostile, control, text, streamed, budget and soak
+  # cases run many processes against an ASan lamd here.
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 -L 'unit|integration|golden' \
+    -E 'SixtyFourProcesses|TwoHundredKilledClients'
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -L fuzz
 }
 
