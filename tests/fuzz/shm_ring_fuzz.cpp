@@ -99,7 +99,9 @@ void FuzzRing(FuzzedDataProvider& p) {
       case 4: {  // the peer rewrites a slot's bytes
         const uint32_t slot = p.ConsumeIntegral<uint32_t>() & (entries - 1);
         const std::vector<uint8_t> junk = p.ConsumeBytes<uint8_t>(sizeof(Slot));
-        std::memcpy(static_cast<char*>(mem) + kRingCtlSize + size_t{slot} * sizeof(Slot), junk.data(), junk.size());
+        if (!junk.empty()) {
+          std::memcpy(static_cast<char*>(mem) + kRingCtlSize + size_t{slot} * sizeof(Slot), junk.data(), junk.size());
+        }
         scribbled = true;
         break;
       }
@@ -151,7 +153,7 @@ void FuzzFrames(FuzzedDataProvider& p) {
 void FuzzHeader(FuzzedDataProvider& p) {
   alignas(kCacheLine) unsigned char buf[sizeof(SegmentHeader)] = {};
   const std::vector<uint8_t> bytes = p.ConsumeBytes<uint8_t>(sizeof(buf));
-  std::memcpy(buf, bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(buf, bytes.data(), bytes.size());
   const auto* h = reinterpret_cast<const SegmentHeader*>(buf);
   // The client checks the memfd's size against segment_size first; test both that and others.
   const uint64_t mapped = p.ConsumeBool() ? h->segment_size : p.ConsumeIntegral<uint64_t>();
