@@ -103,7 +103,7 @@ stage_tsan() {
   # lam-bench, which this stage does not build), and the many-process stress and latency cases
   # (64 and 200 client processes, the fairness/cancel timings), which TSan's 5-15x slow-down of
   # lamd would push past CI's budget without adding thread interleavings the rest do not cover.
-  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 1800 -L concurrent \
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" --timeout 300 -L concurrent \
     -E 'LamBenchSoak|SixtyFourProcesses|TwoHundredKilledClients|FairnessCancelTest'
 }
 
