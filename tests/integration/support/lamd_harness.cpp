@@ -234,6 +234,12 @@ lam_client* OpenClient(const std::string& socket, lam_status* status, uint64_t a
   lam_client_options o = LAM_CLIENT_OPTIONS_INIT;
   o.socket_path = socket.c_str();
   o.arena_bytes = arena_bytes;
+#ifdef LAM_TEST_SANITIZED
+  // The library's default (30 s) is too short for a TSan lamd embedding a batch padded to 512
+  // tokens while another test runs beside it (seen in CI: 64 s for LamdTextTest's two requests).
+  // Tests that exercise deadlines pass their own timeouts per call.
+  o.timeout_ms = 300000;
+#endif
   lam_client* c = nullptr;
   *status = Api().client_open(&o, &c);
   if (*status != LAM_STATUS_OK) {
