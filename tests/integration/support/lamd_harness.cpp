@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,7 +55,7 @@ void RemoveSocketDir(const std::string& socket) {
   if (dir.rfind("/tmp/lamd-itest-", 0) == 0) (void)!std::system(("rm -rf '" + dir + "'").c_str());
 }
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env, bool die_with_parent) {
   std::vector<char*> av;
   for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
   av.push_back(nullptr);
@@ -64,8 +65,22 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>
   std::vector<char*> ev;
   for (auto& e : envs) ev.push_back(e.data());
   ev.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, av[0], nullptr, nullptr, av.data(), ev.data()) != 0) return -1;
+  if (!die_with_parent) {
+    pid_t pid = -1;
+    if (posix_spawn(&pid, av[0], nullptr, nullptr, av.data(), ev.data()) != 0) return -1;
+    return pid;
+  }
+  // fork + PR_SET_PDEATHSIG: a test process that dies (or that ctest kills at its timeout) takes
+  // its lamd with it, instead of leaving it holding ctest's output pipe. The child does only
+  // async-signal-safe work before execve.
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(127);
+    ::execve(av[0], av.data(), ev.data());
+    ::_exit(127);
+  }
   return pid;
 }
 
@@ -112,7 +127,7 @@ bool LamdProcess::Start(int timeout_ms) {
   std::vector<std::string> argv = {BinDir() + "/lamd", "--model", ModelDir(), "--socket", socket_,
                                    "--backend", "cpu", "--log-level", "warning"};
   argv.insert(argv.end(), args_.begin(), args_.end());
-  pid_ = Spawn(argv);
+  pid_ = Spawn(argv, {}, /*die_with_parent=*/true);
   if (pid_ < 0) return false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -30,7 +30,10 @@ std::string SocketPath();
 void RemoveSocketDir(const std::string& socket);
 
 // Spawns `argv` (argv[0] is a path) with extra environment `env` ("K=V"); returns the pid.
-pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+// With `die_with_parent`, the child gets SIGKILL when the calling thread ends (PR_SET_PDEATHSIG):
+// only for processes started from the test's main thread that must not outlive the test (lamd).
+pid_t Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+            bool die_with_parent = false);
 // Waits up to timeout_ms; returns the wait status, or -1 on timeout (the child is then killed).
 int WaitPid(pid_t pid, int timeout_ms);
 
