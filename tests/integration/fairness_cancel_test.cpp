@@ -128,12 +128,19 @@ TEST_F(FairnessCancelTest, KilledClientsTextWorkIsDroppedAndAnotherClientIsServe
   const auto until = std::chrono::steady_clock::now() + 10s;
   do {
     q = Queue(socket_);
-    if (q.is_object() && q["queue_depth_sequences"] == 0 && q["queue_depth_requests"] == 0) break;
+    if (q.is_object() && q["queue_depth_sequences"] == 0 && q["queue_depth_requests"] == 0 &&
+        q["text_jobs_pending"] == 0) {
+      break;
+    }
     std::this_thread::sleep_for(50ms);
   } while (std::chrono::steady_clock::now() < until);
   ASSERT_TRUE(q.is_object());
   EXPECT_EQ(q["queue_depth_sequences"], 0) << q.dump();
   EXPECT_EQ(q["queue_depth_requests"], 0) << q.dump();
+  EXPECT_EQ(q["text_jobs_pending"], 0) << q.dump();
+  // Its work was dropped, not computed for nobody: status counts it.
+  EXPECT_GT(q["text_jobs_cancelled_total"].get<uint64_t>() + q["cancelled_requests_total"].get<uint64_t>(), 0u)
+      << q.dump();
   EXPECT_EQ(lamd.Stop(20000), 0);
 }
 
