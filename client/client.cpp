@@ -569,6 +569,12 @@ lam_status Client::SubmitText(const lam_embed_text_request& req, lam_ticket* tic
                                                   ", which has no text requests (needs 1." +
                                                   std::to_string(shm::kShmMinorEmbedText) + ")");
   }
+  if (req.max_tokens != 0 && conn->header->proto_minor < shm::kShmMinorTextMaxTokens) {
+    return Fail(LAM_STATUS_PROTOCOL_MISMATCH, "the daemon speaks shm protocol 1." +
+                                                  std::to_string(conn->header->proto_minor) +
+                                                  ", which ignores a text request's max_tokens (needs 1." +
+                                                  std::to_string(shm::kShmMinorTextMaxTokens) + ")");
+  }
   const uint64_t n = req.n_texts;
   shm::SubmitDesc d{};
   uint64_t off = 0;
@@ -577,6 +583,7 @@ lam_status Client::SubmitText(const lam_embed_text_request& req, lam_ticket* tic
       st != LAM_STATUS_OK) {
     return st;
   }
+  d.reserved = req.max_tokens;
   std::memcpy(conn->arena + d.lengths_offset, lengths.data(), n * 4);
   char* dst = conn->arena + d.tokens_offset;
   for (size_t i = 0; i < n; ++i) {

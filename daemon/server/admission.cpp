@@ -115,6 +115,11 @@ Status AdmitText(const shm::SubmitDesc& d, const char* arena, uint64_t arena_siz
     return Malformed("n_seqs " + std::to_string(d.n_seqs) + " exceeds the limit of " +
                      std::to_string(limits.max_sequences_per_request) + " texts per request");
   }
+  if (d.reserved == 1 || d.reserved > limits.model_max_tokens) {
+    return Status(LAM_STATUS_INVALID_ARG, "max_tokens " + std::to_string(d.reserved) +
+                                              " is outside 2.." + std::to_string(limits.model_max_tokens) +
+                                              " (the model's position table; 0 = the model's default)");
+  }
   const uint64_t needed = TextArenaBytesNeeded(d.n_seqs, d.total_tokens, limits.embedding_dim);
   if (d.total_tokens > arena_size || needed > arena_size) {
     *detail = d.total_tokens > arena_size ? UINT64_MAX : needed;
@@ -153,6 +158,7 @@ Status AdmitText(const shm::SubmitDesc& d, const char* arena, uint64_t arena_siz
                      std::to_string(d.total_tokens));
   }
   out->bytes.assign(arena + d.tokens_offset, d.total_tokens);
+  out->max_tokens = static_cast<uint32_t>(d.reserved);
   out->req = std::make_unique<scheduler::Request>();
   out->req->ticket = d.ticket;
   out->req->output_offset = d.output_offset;

@@ -20,6 +20,7 @@ namespace lam::server {
 struct AdmissionLimits {
   uint32_t embedding_dim = 384;
   uint32_t max_sequences_per_request = 65536;
+  uint32_t model_max_tokens = 512;  // the position table: the most a text request may ask to keep
 };
 
 // Bytes of arena a request needs: lengths + token ids + output (each 64-byte aligned).
@@ -38,6 +39,7 @@ Status AdmitEmbed(const shm::SubmitDesc& desc, const char* arena, uint64_t arena
 struct TextRequest {
   std::string bytes;              // all texts back to back (private copy)
   std::vector<uint32_t> lengths;  // byte length of each text
+  uint32_t max_tokens = 0;        // the request's truncation length; 0 = the model's text default
   std::unique_ptr<scheduler::Request> req;
 };
 
@@ -47,7 +49,9 @@ uint64_t TextArenaBytesNeeded(uint64_t n_texts, uint64_t total_bytes, uint32_t e
 // Copies a kOpEmbedText descriptor's payload (tokens_offset = bytes, lengths_offset = uint32
 // byte lengths, total_tokens = total bytes) into `*out`, then checks the copy: bounds and
 // alignment (MALFORMED_REQUEST naming the field and offset), arena size (TOO_LARGE, `*detail`
-// = bytes needed), EMPTY_BATCH. UTF-8 is checked by TokenizeText. Cheap: a memcpy.
+// = bytes needed), EMPTY_BATCH, and the requested truncation length (desc.reserved, minor >= 3:
+// 0 or 2..limits.model_max_tokens, else INVALID_ARG). UTF-8 is checked by TokenizeText. Cheap:
+// a memcpy.
 Status AdmitText(const shm::SubmitDesc& desc, const char* arena, uint64_t arena_size,
                  const AdmissionLimits& limits, int64_t now_ns, TextRequest* out, uint64_t* detail);
 

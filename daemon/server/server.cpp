@@ -20,6 +20,7 @@
 #include "server/logging.h"
 #include "shm/frame_io.h"
 #include "shm/protocol.h"
+#include "tokenizer/sentence_config.h"
 
 namespace lam::server {
 
@@ -106,8 +107,23 @@ Status Server::Start() {
   so.max_queued_sequences = config_.max_queued_sequences;
   so.buckets = config_.buckets;
   scheduler_ = std::make_unique<scheduler::Scheduler>(engine_, so, this);
+  // The model directory's sentence-transformers pipeline: a pipeline lamd would compute
+  // differently is refused here, not served with other embeddings.
+  auto sentence = tokenizer::LoadSentenceConfig(config_.model);
+  if (!sentence.ok()) return sentence.status();
+  const size_t model_max_tokens = static_cast<size_t>(engine_->info().config.max_tokens);
+  text_max_tokens_ = tokenizer::DefaultTextMaxTokens(*sentence, model_max_tokens);
+  if (sentence->max_seq_length > model_max_tokens) {
+    Log()->warn("{}: max_seq_length {} exceeds the model's {} positions; texts are truncated at {}", config_.model,
+                sentence->max_seq_length, model_max_tokens, text_max_tokens_);
+  }
+  if (sentence->present && !sentence->normalize) {
+    Log()->warn("{}: the sentence-transformers pipeline has no Normalize module; lamd's embeddings are "
+                "L2-normalised (cosines are sentence-transformers', norms are 1)", config_.model);
+  }
   if (auto tok = tokenizer::WordPieceTokenizer::LoadFromModelDir(config_.model); tok.ok()) {
     tokenizer_.emplace(std::move(tok).value());
+    if (sentence->do_lower_case) tokenizer_->LowerCaseInput();
   } else {
     tokenizer_error_ = tok.status().message();
     Log()->warn("no tokenizer for {}: {}; text requests will be refused", config_.model, tokenizer_error_);
@@ -728,6 +744,7 @@ void Server::HandleTextSubmission(const std::shared_ptr<ClientSession>& session,
   AdmissionLimits limits;
   limits.embedding_dim = static_cast<uint32_t>(engine_->info().embedding_dim);
   limits.max_sequences_per_request = config_.max_sequences_per_request;
+  limits.model_max_tokens = static_cast<uint32_t>(engine_->info().config.max_tokens);
   uint64_t detail = 0;
   Status st = AdmitText(d, s->arena(), s->arena_size(), limits, shm::MonotonicNs(), text.get(), &detail);
   if (!st.ok()) {
@@ -744,8 +761,9 @@ void Server::HandleTextSubmission(const std::shared_ptr<ClientSession>& session,
   // Between two slices the worker serves other clients, and drops the job if its client is gone.
   job.cancelled = [session] { return session->closed.load(); };
   job.step = [this, text, cursor = TokenizeCursor{}]() mutable {
-    // Truncate to the model maximum, as sentence-transformers does.
-    const size_t max_tokens = static_cast<size_t>(engine_->info().config.max_tokens);
+    // Truncate as sentence-transformers does (its max_seq_length), unless the request asked for
+    // another length within the model's position table.
+    const size_t max_tokens = text->max_tokens != 0 ? text->max_tokens : text_max_tokens_;
     uint64_t bad = 0;
     Status ts = TokenizeTextSlice(*tokenizer_, *engine_, max_tokens, text.get(), &cursor, kTokenizeSliceBytes,
                                   kTokenizeSliceTexts, &bad);

@@ -139,6 +139,7 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   // Loaded once at Start() from the model directory; empty when the model has no vocab.txt
   // (text requests then fail with UNSUPPORTED).
   std::optional<tokenizer::WordPieceTokenizer> tokenizer_;
+  size_t text_max_tokens_ = 0;  // a text's default truncation length (tokenizer/sentence_config.h)
   std::string tokenizer_error_;
   TextWorker text_worker_;  // stopped before the scheduler
   // Feeds the scheduler and the text worker: stopped before both.

@@ -115,6 +115,7 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
       {"variant", engine::variant_name(mi.config.variant)},
       {"embedding_dim", mi.embedding_dim},
       {"max_tokens", mi.config.max_tokens},
+      {"text_max_tokens", text_max_tokens_},
       {"vocab_size", mi.config.vocab_size},
       {"layers", mi.config.layers},
   };

@@ -53,9 +53,10 @@ namespace lam::shm {
 
 inline constexpr uint64_t kSegmentMagic = 0x314d48534d414cULL;  // "LAMSHM1\0" little-endian
 inline constexpr uint16_t kShmProtoMajor = 1;
-inline constexpr uint16_t kShmProtoMinor = 2;
+inline constexpr uint16_t kShmProtoMinor = 3;
 inline constexpr uint16_t kShmMinorEmbedText = 1;  // first minor with kOpEmbedText
 inline constexpr uint16_t kShmMinorStreamedResults = 2;  // first minor with out_progress
+inline constexpr uint16_t kShmMinorTextMaxTokens = 3;  // first minor reading a text request's max_tokens
 inline constexpr uint32_t kCacheLine = 64;
 
 // Segment flags (SegmentHeader::flags).
@@ -123,7 +124,7 @@ struct SubmitDesc {
   uint64_t lengths_offset;  // arena-relative offset of uint32 lengths[n_seqs]
   uint64_t output_offset;   // arena-relative offset of float out[n_seqs * embedding_dim]
   uint64_t total_tokens;    // sum of lengths (cross-checked by the daemon)
-  uint64_t reserved;
+  uint64_t reserved;        // kOpEmbedText, minor >= 3: tokens kept per text (0 = model default)
 };
 
 inline constexpr size_t kCompletionMessageSize = 80;

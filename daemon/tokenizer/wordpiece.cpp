@@ -369,6 +369,8 @@ Result<WordPieceTokenizer> WordPieceTokenizer::FromFileContents(
   return tok;
 }
 
+void WordPieceTokenizer::LowerCaseInput() { impl_->options.do_lower_case = true; }
+
 Status WordPieceTokenizer::EncodeAppend(std::string_view text, size_t max_length,
                                         std::vector<int32_t>* out) const {
   if (max_length < 2) {

@@ -77,6 +77,10 @@ class WordPieceTokenizer {
   Result<std::vector<std::vector<int32_t>>> EncodeBatch(std::span<const std::string_view> texts,
                                                         size_t max_length = kNoTruncation) const;
 
+  // Lower-cases every text before tokenising it (sentence-transformers' do_lower_case), whatever
+  // tokenizer_config.json says; accent stripping stays as configured. Call before sharing.
+  void LowerCaseInput();
+
   size_t vocab_size() const;
   int32_t cls_id() const;
   int32_t sep_id() const;

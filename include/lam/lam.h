@@ -349,9 +349,14 @@ LAM_API lam_status lam_client_cancel(lam_client* client, lam_ticket ticket);
 /**
  * A batch of UTF-8 texts that the daemon tokenises with the model's WordPiece vocabulary
  * (vocab.txt) exactly as the model's Hugging Face tokenizer does, adding [CLS] and [SEP] and
- * truncating each text to the model's max_tokens (keeping [SEP] last, as sentence-transformers
- * does). An empty text is valid ([CLS][SEP]). Initialise with LAM_EMBED_TEXT_REQUEST_INIT.
- * The texts are borrowed for the call only (copied into shared memory).
+ * truncating each text as sentence-transformers does (keeping [SEP] last): for a model
+ * directory in the sentence-transformers layout, at its max_seq_length
+ * (sentence_bert_config.json; 256 for all-MiniLM-L6-v2) and lower-cased if it says
+ * do_lower_case, so that the rows equal SentenceTransformer(dir).encode(texts); otherwise at the
+ * model's max_tokens. `max_tokens` asks for another length, up to the model's max_tokens (the
+ * position table). An empty text is valid ([CLS][SEP]). Initialise with
+ * LAM_EMBED_TEXT_REQUEST_INIT. The texts are borrowed for the call only (copied into shared
+ * memory).
  */
 typedef struct lam_embed_text_request {
   uint32_t struct_size;      /**< sizeof(lam_embed_text_request); set by the INIT macro */
@@ -362,7 +367,10 @@ typedef struct lam_embed_text_request {
   size_t n_texts;            /**< >= 1 */
   uint32_t timeout_ms;       /**< 0 = handle default; LAM_TIMEOUT_INFINITE; the daemon drops
                                   the request unstarted once it is older than this */
-  uint32_t reserved;         /**< 0 */
+  uint32_t max_tokens;       /**< tokens kept per text, [CLS] and [SEP] included: 0 = the
+                                  model's default (above); else 2..lam_model_info.max_tokens
+                                  (LAM_STATUS_INVALID_ARG otherwise). A daemon older than shm
+                                  protocol 1.3 cannot: LAM_STATUS_PROTOCOL_MISMATCH. */
 } lam_embed_text_request;
 
 /** Initialiser for lam_embed_text_request. */

@@ -59,7 +59,7 @@ const std::map<std::string, size_t> kPublic = {
     {"lam_embed_text_request.lengths", 16},
     {"lam_embed_text_request.n_texts", 24},
     {"lam_embed_text_request.timeout_ms", 32},
-    {"lam_embed_text_request.reserved", 36},
+    {"lam_embed_text_request.max_tokens", 36},
     {"sizeof lam_result", 40},
     {"lam_result.struct_size", 0},
     {"lam_result.embedding_dim", 4},

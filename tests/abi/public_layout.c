@@ -46,7 +46,7 @@ const abi_entry lam_abi_c_layout[] = {
     ENTRY(lam_embed_text_request, lengths),
     ENTRY(lam_embed_text_request, n_texts),
     ENTRY(lam_embed_text_request, timeout_ms),
-    ENTRY(lam_embed_text_request, reserved),
+    ENTRY(lam_embed_text_request, max_tokens),
     SIZE(lam_result),
     ENTRY(lam_result, struct_size),
     ENTRY(lam_result, embedding_dim),

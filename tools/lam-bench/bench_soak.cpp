@@ -66,7 +66,7 @@
 #include "lam/lam_status.h"
 #include "shm/frame_io.h"
 #include "soak_common.h"
-#include "tokenizer/wordpiece.h"
+#include "tokenizer/sentence_config.h"
 
 extern char** environ;
 
@@ -212,7 +212,7 @@ class Soak {
 
   const BenchOptions& opt_;
   std::unique_ptr<engine::Engine> engine_;
-  std::optional<tokenizer::WordPieceTokenizer> tokenizer_;
+  std::optional<tokenizer::TextFrontEnd> text_;  // what lamd tokenises texts with
   uint32_t dim_ = 0;
   size_t max_tokens_ = 0;
   PoolSpec pool_;
@@ -270,9 +270,9 @@ bool Soak::Setup() {
   pool_.n_tiny = std::max<uint32_t>(4, pool_.n_tokens / 8);
   pool_.max_len = static_cast<uint32_t>(std::min<size_t>(static_cast<size_t>(std::max(opt_.soak_max_len, 2)), max_tokens_));
   pool_.vocab = static_cast<uint32_t>(engine_->info().config.vocab_size);
-  auto tok = tokenizer::WordPieceTokenizer::LoadFromModelDir(opt_.model_dir);
+  auto tok = tokenizer::LoadTextFrontEnd(opt_.model_dir, max_tokens_);
   if (tok.ok()) {
-    tokenizer_.emplace(std::move(*tok));
+    text_.emplace(std::move(*tok));
     pool_.n_texts = std::max<uint32_t>(16, pool_.n_tokens / 4);
   } else {
     pool_.n_texts = 0;
@@ -444,7 +444,7 @@ const std::vector<float>& Soak::Reference(uint8_t kind, uint32_t index) {
   if (!ref.empty()) return ref;
   std::vector<int32_t> ids;
   if (kind == kKindText) {
-    auto r = tokenizer_->Encode(PoolText(pool_, index), max_tokens_);
+    auto r = text_->tokenizer.Encode(PoolText(pool_, index), text_->max_tokens);
     if (!r.ok()) {
       std::fprintf(stderr, "soak: tokenising text %u: %s\n", index, r.status().ToString().c_str());
       std::abort();

@@ -20,7 +20,7 @@
 #include "commands.h"
 #include "daemon_engine.h"
 #include "engine/engine.h"
-#include "tokenizer/wordpiece.h"
+#include "tokenizer/sentence_config.h"
 
 namespace lam::ctl {
 namespace {
@@ -120,24 +120,24 @@ Status FlushText(const TextEmbedFn& embed, int dim, std::vector<std::string>& pe
 int RunText(engine::Engine& eng, const std::string& model_dir, size_t batch_lines) {
   const int dim = eng.info().embedding_dim;
   TextEmbedFn embed;
-  std::optional<tokenizer::WordPieceTokenizer> tok;
+  std::optional<tokenizer::TextFrontEnd> tok;
   if (model_dir.empty()) {
     embed = [&eng](std::span<const std::string> texts, float* out) { return DaemonEmbedTexts(eng, texts, out); };
   } else {
-    auto loaded = tokenizer::WordPieceTokenizer::LoadFromModelDir(model_dir);
+    // The tokenizer and truncation lamd applies (sentence-transformers' max_seq_length and
+    // lower-casing when the directory has them), [SEP] kept last.
+    auto loaded = tokenizer::LoadTextFrontEnd(model_dir, static_cast<size_t>(eng.info().config.max_tokens));
     if (!loaded.ok()) {
       std::fprintf(stderr, "lamctl embed: --text needs the model's vocab.txt: %s\n",
                    loaded.status().ToString().c_str());
       return 1;
     }
     tok.emplace(std::move(loaded).value());
-    // The same truncation lamd applies: the model maximum, [SEP] kept last.
-    const size_t max_tokens = static_cast<size_t>(eng.info().config.max_tokens);
-    embed = [&eng, &tok, max_tokens](std::span<const std::string> texts, float* out) -> Status {
+    embed = [&eng, &tok](std::span<const std::string> texts, float* out) -> Status {
       std::vector<std::vector<int32_t>> ids(texts.size());
       std::vector<engine::TokenSpan> spans(texts.size());
       for (size_t i = 0; i < texts.size(); ++i) {
-        LAM_ASSIGN_OR_RETURN(ids[i], tok->Encode(texts[i], max_tokens));
+        LAM_ASSIGN_OR_RETURN(ids[i], tok->tokenizer.Encode(texts[i], tok->max_tokens));
         spans[i] = {ids[i].data(), ids[i].size()};
       }
       return eng.Embed(spans, out);
