@@ -45,7 +45,15 @@ TEST_P(ForwardTest, MatchesDoubleReferenceAtChunkBoundaries) {
   std::shared_ptr<SyntheticModel> model;
   auto engine = MakeEngine(GetParam(), &model);
   ASSERT_NE(engine, nullptr);
-  for (int len : {1, 33, 65, 100, 200, 256}) {
+#ifdef LAM_TEST_SANITIZED
+  // The double-precision reference is test code that sanitizers only slow down (10 CPU-minutes
+  // for all three variants under ASan at these lengths): sanitized builds keep every chunk
+  // boundary kind (32, 64 and 128) but not the two longest lengths.
+  const std::vector<int> lengths = {1, 33, 65, 100, 130};
+#else
+  const std::vector<int> lengths = {1, 33, 65, 100, 200, 256};
+#endif
+  for (int len : lengths) {
     const auto ids = RandomIds(len, 77 + len);
     TokenSpan sp{ids.data(), ids.size()};
     std::vector<float> got(384);
