@@ -8,6 +8,9 @@
                                              find_package(lam); run them and the installed lamctl
                                              against the installed lamd; outputs identical
   install_test.py systemd PREFIX             systemd-analyze verify + security on the units
+  install_test.py client_only WORK SRC CMAKE CC CXX
+                                             configure and build with -DLAM_BUILD_DAEMON=OFF: no
+                                             daemon dependency is looked for; installs the client only
 Exit 77: a tool the step needs is missing (skip).
 """
 import os
@@ -174,12 +177,35 @@ def systemd(prefix):
     return 0
 
 
+def client_only(work, src, cmake, cc, cxx):
+    shutil.rmtree(work, ignore_errors=True)
+    bdir, prefix = os.path.join(work, "build"), os.path.join(work, "prefix")
+    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    run([cmake, "-S", src, "-B", bdir, *gen, "-DLAM_BUILD_DAEMON=OFF", "-DCMAKE_BUILD_TYPE=Release",
+         "-DLAM_FATAL_WARNINGS=ON", f"-DCMAKE_C_COMPILER={cc}", f"-DCMAKE_CXX_COMPILER={cxx}"], stdout=subprocess.DEVNULL)
+    cache = open(os.path.join(bdir, "CMakeCache.txt")).read()
+    looked_for = [dep for dep in ("TBB_DIR", "spdlog_DIR", "nlohmann_json_DIR", "LAM_DNNL_LIBRARY", "LIBUV_", "LIBICU_",
+                                  "LIBSYSTEMD_", "LIBXXHASH_", "CMAKE_CUDA_COMPILER", "GTest_DIR")
+                  if re.search(rf"^{dep}", cache, re.M)]
+    assert not looked_for, f"a client-only configure looked for daemon dependencies: {looked_for}"
+    run([cmake, "--build", bdir], stdout=subprocess.DEVNULL)
+    for component in ("runtime", "dev"):
+        run([cmake, "--install", bdir, "--prefix", prefix, "--component", component], stdout=subprocess.DEVNULL)
+    for path in ("lib/liblamclient.so.0", "include/lam/lam.h", "include/lam/lam_version.h", "lib/pkgconfig/lamclient.pc",
+                 "lib/cmake/lam/lamConfig.cmake"):
+        assert os.path.exists(os.path.join(prefix, path)), path
+    assert not os.path.exists(os.path.join(bdir, "bin", "lamd")), "lamd was built"
+    print("client-only build: liblamclient and its development files, no daemon dependency")
+
+
 if __name__ == "__main__":
     step, args = sys.argv[1], sys.argv[2:]
     if step == "tree" and len(args) == 2:
         tree(*args)
     elif step == "consumers" and len(args) == 7:
         consumers(*args)
+    elif step == "client_only" and len(args) == 5:
+        client_only(*args)
     elif step == "systemd" and len(args) == 1:
         sys.exit(systemd(*args))
     else:
