@@ -158,14 +158,16 @@ def systemd(prefix):
         return SKIP
     units = os.path.join(prefix, "lib/systemd/system")
     env = clean_env(MANPATH=os.path.join(prefix, "share/man"))
+    # Documentation=man:lamd(8) is checked with man(1) where it is installed.
+    man = [] if shutil.which("man") else ["--man=no"]
     # verify: syntax, ExecStart present and executable, Documentation=man: pages found.
     for unit in ("lamd.service", "lamd@.service"):
-        r = subprocess.run(["systemd-analyze", "verify", os.path.join(units, unit)], env=env, capture_output=True, text=True)
+        r = subprocess.run(["systemd-analyze", "verify", *man, os.path.join(units, unit)], env=env, capture_output=True, text=True)
         assert r.returncode == 0 and r.stderr.strip() == "", (unit, r.returncode, r.stderr)
     # An instance of the template, as systemd would load lamd@0.service.
     inst = os.path.join(os.path.dirname(prefix), "lamd@0.service")
     shutil.copy(os.path.join(units, "lamd@.service"), inst)
-    r = subprocess.run(["systemd-analyze", "verify", inst], env=env, capture_output=True, text=True)
+    r = subprocess.run(["systemd-analyze", "verify", *man, inst], env=env, capture_output=True, text=True)
     assert r.returncode == 0 and r.stderr.strip() == "", ("lamd@0.service", r.stderr)
     for path in (os.path.join(units, "lamd.service"), inst):
         r = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", path], env=env,
