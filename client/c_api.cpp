@@ -154,6 +154,18 @@ LAM_API lam_status lam_client_get_model_info(lam_client* client, lam_model_info*
   }
 }
 
+LAM_API lam_status lam_client_get_embedding_dim(lam_client* client, uint32_t* dim) {
+  if (client == nullptr || dim == nullptr) return LAM_STATUS_INVALID_ARG;
+  try {
+    lam_model_info info = LAM_MODEL_INFO_INIT;
+    const lam_status st = client->impl.ModelInfo(&info);
+    if (st == LAM_STATUS_OK) *dim = info.embedding_dim;
+    return st;
+  } catch (...) {
+    return Internal(client, "unexpected exception in lam_client_get_embedding_dim");
+  }
+}
+
 LAM_API lam_status lam_client_submit_tokens(lam_client* client, const lam_embed_tokens_request* request,
                                             lam_ticket* ticket) {
   if (client == nullptr || ticket == nullptr) return LAM_STATUS_INVALID_ARG;
@@ -282,4 +294,20 @@ LAM_API lam_status lam_client_ping(lam_client* client, uint32_t timeout_ms) {
   }
 }
 
+// The *_INIT macros as functions (FFI callers). Every byte zero, padding included, then the size.
+#define LAM_DEFINE_INIT_(type)                                 \
+  LAM_API void type##_init(type* p) {                          \
+    if (p == nullptr) return;                                  \
+    std::memset(static_cast<void*>(p), 0, sizeof(type));       \
+    p->struct_size = static_cast<uint32_t>(sizeof(type));      \
+  }
+LAM_DEFINE_INIT_(lam_client_options)
+LAM_DEFINE_INIT_(lam_model_info)
+LAM_DEFINE_INIT_(lam_embed_tokens_request)
+LAM_DEFINE_INIT_(lam_embed_text_request)
+LAM_DEFINE_INIT_(lam_result)
+LAM_DEFINE_INIT_(lam_client_stats)
+#undef LAM_DEFINE_INIT_
+
 }  // extern "C"
+

@@ -18,7 +18,16 @@ DEB_PKGS=(
   # runtimes, llvm-symbolizer for the reports' stacks, and the OpenMP runtime clang's FindOpenMP
   # looks for (omp.h, libomp).
   clang-14 libclang-rt-14-dev llvm-14 libomp-14-dev
+  # Packaging and install tests (tests/packaging, tests/install): `file` for CPack's DEB
+  # generator, dpkg-shlibdeps (dpkg-dev), systemd-analyze/-sysusers/-tmpfiles (systemd) and man
+  # for the units' and man pages' checks. python3-pip brings setuptools and wheel, which
+  # `pip install ./client/python` uses.
+  file dpkg-dev systemd man-db
 )
+# The Go and Rust bindings' tests (tests/clients): Debian's toolchains, unless one is already on
+# PATH (a rustup or upstream Go install is used as it is).
+command -v go >/dev/null 2>&1 || DEB_PKGS+=(golang-go)
+command -v cargo >/dev/null 2>&1 || DEB_PKGS+=(cargo)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

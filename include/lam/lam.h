@@ -13,8 +13,9 @@
  *     listed in lam_status.h; lam_status_str() describes a code and lam_client_last_error()
  *     gives the detail of the last failed call on a handle.
  *   - Option and request structs begin with a struct_size field; initialise them with their
- *     *_INIT macro. The library reads only the fields it knows and rejects struct_size == 0
- *     with LAM_STATUS_INVALID_ARG.
+ *     *_INIT macro, or (from a language without C macros: Go, Rust, Python) with the matching
+ *     lam_<struct>_init() function, which gives the same value. The library reads only the
+ *     fields it knows and rejects struct_size == 0 with LAM_STATUS_INVALID_ARG.
  *   - Memory: the library never returns memory the caller must free(). Outputs go either into
  *     a caller-provided buffer (float* out, size_t out_capacity, size_t* out_count), or into a
  *     lam_result that points into shared memory until lam_result_release().
@@ -147,6 +148,13 @@ typedef struct lam_client_options {
 #define LAM_CLIENT_OPTIONS_INIT { sizeof(lam_client_options), 0, NULL, 0, 0, 0 }
 
 /**
+ * Sets *options to LAM_CLIENT_OPTIONS_INIT (every field zero, struct_size = sizeof(lam_client_options)), for callers
+ * that cannot use the macro (FFI). NULL does nothing.
+ * Thread-safety: any thread.
+ */
+LAM_API void lam_client_options_init(lam_client_options* options);
+
+/**
  * Opens a client handle and connects to the daemon.
  *
  * @param[in]  options may be NULL for the defaults; borrowed for the call.
@@ -199,6 +207,13 @@ typedef struct lam_model_info {
 #define LAM_MODEL_INFO_INIT { sizeof(lam_model_info), 0, 0, 0, 0, {0}, {0}, {0}, {0}, 0 }
 
 /**
+ * Sets *info to LAM_MODEL_INFO_INIT (every field zero, struct_size = sizeof(lam_model_info)), for callers
+ * that cannot use the macro (FFI). NULL does nothing.
+ * Thread-safety: any thread.
+ */
+LAM_API void lam_model_info_init(lam_model_info* info);
+
+/**
  * Describes the served model (reconnecting first if needed).
  * @param[in]     client the handle.
  * @param[in,out] out    struct_size set by LAM_MODEL_INFO_INIT; filled on success.
@@ -207,6 +222,18 @@ typedef struct lam_model_info {
  * Thread-safety: any thread.
  */
 LAM_API lam_status lam_client_get_model_info(lam_client* client, lam_model_info* out);
+
+/**
+ * Floats per embedding of the served model (384 for the LAM models and all-MiniLM-L6-v2), to
+ * size output buffers. The daemon sends it at connect: on a connected handle this is a read of
+ * the handle, not a round trip (it connects first if the handle is not connected).
+ * @param[in]  client the handle.
+ * @param[out] dim    receives the dimension.
+ * @return LAM_STATUS_OK, LAM_STATUS_INVALID_ARG (client or dim NULL) and the connection errors
+ *         of lam_client_open.
+ * Thread-safety: any thread.
+ */
+LAM_API lam_status lam_client_get_embedding_dim(lam_client* client, uint32_t* dim);
 
 /* ---- embedding token ids --------------------------------------------------------------- */
 
@@ -228,6 +255,13 @@ typedef struct lam_embed_tokens_request {
 
 /** Initialiser for lam_embed_tokens_request. */
 #define LAM_EMBED_TOKENS_REQUEST_INIT { sizeof(lam_embed_tokens_request), 0, NULL, NULL, 0, 0, 0 }
+
+/**
+ * Sets *request to LAM_EMBED_TOKENS_REQUEST_INIT (every field zero, struct_size = sizeof(lam_embed_tokens_request)), for callers
+ * that cannot use the macro (FFI). NULL does nothing.
+ * Thread-safety: any thread.
+ */
+LAM_API void lam_embed_tokens_request_init(lam_embed_tokens_request* request);
 
 /**
  * Embeds a batch synchronously into a caller-provided buffer: n_sequences rows of
@@ -270,6 +304,13 @@ typedef struct lam_result {
 
 /** Initialiser for lam_result. */
 #define LAM_RESULT_INIT { sizeof(lam_result), 0, 0, NULL, { 0, 0 } }
+
+/**
+ * Sets *result to LAM_RESULT_INIT (every field zero, struct_size = sizeof(lam_result)), for callers
+ * that cannot use the macro (FFI). NULL does nothing.
+ * Thread-safety: any thread.
+ */
+LAM_API void lam_result_init(lam_result* result);
 
 /**
  * Embeds a batch synchronously and returns the embeddings in place in shared memory
@@ -377,6 +418,13 @@ typedef struct lam_embed_text_request {
 #define LAM_EMBED_TEXT_REQUEST_INIT { sizeof(lam_embed_text_request), 0, NULL, NULL, 0, 0, 0 }
 
 /**
+ * Sets *request to LAM_EMBED_TEXT_REQUEST_INIT (every field zero, struct_size = sizeof(lam_embed_text_request)), for callers
+ * that cannot use the macro (FFI). NULL does nothing.
+ * Thread-safety: any thread.
+ */
+LAM_API void lam_embed_text_request_init(lam_embed_text_request* request);
+
+/**
  * Embeds a batch of texts synchronously into a caller-provided buffer: n_texts rows of
  * embedding_dim L2-normalised floats, row i for text i. The daemon tokenises; the rows are
  * bitwise the same as tokenising in-process and calling lam_client_embed_tokens.
@@ -471,6 +519,13 @@ typedef struct lam_client_stats {
 
 /** Initialiser for lam_client_stats. */
 #define LAM_CLIENT_STATS_INIT { sizeof(lam_client_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/**
+ * Sets *stats to LAM_CLIENT_STATS_INIT (every field zero, struct_size = sizeof(lam_client_stats)), for callers
+ * that cannot use the macro (FFI). NULL does nothing.
+ * Thread-safety: any thread.
+ */
+LAM_API void lam_client_stats_init(lam_client_stats* stats);
 
 /**
  * Reads the handle's counters. Never connects and never blocks on the daemon.

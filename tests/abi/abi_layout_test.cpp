@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cstring>
 #include <map>
 #include <string>
 
@@ -126,6 +127,31 @@ TEST(AbiLayoutTest, InitialisersSetTheStructSize) {
   EXPECT_EQ(res.struct_size, sizeof(res));
   EXPECT_EQ(r.token_ids, nullptr);
   EXPECT_EQ(res.data, nullptr);
+}
+
+// lam_<struct>_init() (for FFI callers) gives what the macro gives: every byte zero, padding
+// included, except struct_size = sizeof. The structs are filled with garbage first.
+template <typename T>
+void ExpectInitFunctionMatchesMacro(void (*init)(T*), const T& from_macro, const char* name) {
+  T t;
+  std::memset(static_cast<void*>(&t), 0xAB, sizeof(T));
+  init(&t);
+  EXPECT_EQ(t.struct_size, sizeof(T)) << name;
+  EXPECT_EQ(from_macro.struct_size, sizeof(T)) << name;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&t);
+  for (size_t i = sizeof(uint32_t); i < sizeof(T); ++i) EXPECT_EQ(bytes[i], 0) << name << " byte " << i;
+  init(nullptr);  // a no-op, not a crash
+}
+
+TEST(AbiLayoutTest, InitFunctionsGiveWhatTheInitialisersGive) {
+  ExpectInitFunctionMatchesMacro<lam_client_options>(lam_client_options_init, LAM_CLIENT_OPTIONS_INIT, "options");
+  ExpectInitFunctionMatchesMacro<lam_model_info>(lam_model_info_init, LAM_MODEL_INFO_INIT, "model_info");
+  ExpectInitFunctionMatchesMacro<lam_embed_tokens_request>(lam_embed_tokens_request_init,
+                                                           LAM_EMBED_TOKENS_REQUEST_INIT, "tokens_request");
+  ExpectInitFunctionMatchesMacro<lam_embed_text_request>(lam_embed_text_request_init, LAM_EMBED_TEXT_REQUEST_INIT,
+                                                         "text_request");
+  ExpectInitFunctionMatchesMacro<lam_result>(lam_result_init, LAM_RESULT_INIT, "result");
+  ExpectInitFunctionMatchesMacro<lam_client_stats>(lam_client_stats_init, LAM_CLIENT_STATS_INIT, "stats");
 }
 
 TEST(AbiLayoutTest, SharedMemoryStructsHaveTheProtocolLayout) {

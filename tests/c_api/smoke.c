@@ -136,6 +136,17 @@ int main(int argc, char** argv) {
   CHECK(info.vocab_size > 7592);
   CHECK(info.n_buckets >= 1);
   CHECK(strlen(info.fingerprint) > 0);
+  {
+    /* The FFI-friendly twins: the dimension without a struct, options from a function. */
+    uint32_t dim = 0;
+    lam_client_options fopts;
+    CHECK_RC(lam_client_get_embedding_dim(client, &dim), LAM_STATUS_OK);
+    CHECK(dim == info.embedding_dim);
+    CHECK_RC(lam_client_get_embedding_dim(client, NULL), LAM_STATUS_INVALID_ARG);
+    CHECK_RC(lam_client_get_embedding_dim(NULL, &dim), LAM_STATUS_INVALID_ARG);
+    lam_client_options_init(&fopts);
+    CHECK(fopts.struct_size == sizeof(fopts) && fopts.socket_path == NULL && fopts.timeout_ms == 0);
+  }
 
   /* Synchronous batch of two ragged sequences. */
   req.token_ids = ids;

@@ -1,0 +1,3 @@
+module lamd.local/lam
+
+go 1.19

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: MIT
+# bash completion for lamctl(1) and lamd(8).
+
+_lamctl() {
+  local cur prev cmd
+  cur=${COMP_WORDS[COMP_CWORD]}
+  prev=${COMP_WORDS[COMP_CWORD-1]}
+  cmd=${COMP_WORDS[1]}
+  case $prev in
+    --socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --model) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --backend) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+    --batch|--threads|-c) return ;;
+  esac
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "embed status ping cache --help" -- "$cur"))
+    return
+  fi
+  case $cmd in
+    status) COMPREPLY=($(compgen -W "--socket --json --prometheus --help server model clients queue batches requests executables" -- "$cur")) ;;
+    ping) COMPREPLY=($(compgen -W "--socket -c --help" -- "$cur")) ;;
+    cache)
+      if [ "$COMP_CWORD" -eq 2 ]; then
+        COMPREPLY=($(compgen -W "ls warm clear" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "--socket --json" -- "$cur"))
+      fi ;;
+    embed) COMPREPLY=($(compgen -W "--model --socket --text --threads --batch --backend --help" -- "$cur")) ;;
+  esac
+}
+complete -F _lamctl lamctl
+
+_lamd() {
+  local cur prev
+  cur=${COMP_WORDS[COMP_CWORD]}
+  prev=${COMP_WORDS[COMP_CWORD-1]}
+  case $prev in
+    --model|--cache-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return ;;
+    --socket|--config) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --backend) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
+    --log-level) COMPREPLY=($(compgen -W "off fatal error warning info debug trace" -- "$cur")); return ;;
+  esac
+  # The flags, from lamd's own usage text (so the list stays that of the installed lamd).
+  local flags
+  flags=$("${COMP_WORDS[0]}" --help 2>&1 | grep -oE -- '--[a-z][a-z-]+' | sort -u)
+  COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+}
+complete -F _lamd lamd
