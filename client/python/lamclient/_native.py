@@ -29,7 +29,7 @@ class EmbedTokensRequest(ctypes.Structure):
 class EmbedTextRequest(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("flags", ctypes.c_uint32),
                 ("texts", ctypes.POINTER(ctypes.c_char_p)), ("lengths", ctypes.POINTER(ctypes.c_size_t)),
-                ("n_texts", ctypes.c_size_t), ("timeout_ms", ctypes.c_uint32), ("reserved", ctypes.c_uint32)]
+                ("n_texts", ctypes.c_size_t), ("timeout_ms", ctypes.c_uint32), ("max_tokens", ctypes.c_uint32)]
 
 
 def _find_library():

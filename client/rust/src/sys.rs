@@ -57,7 +57,7 @@ pub struct lam_embed_text_request {
     pub lengths: *const usize,
     pub n_texts: usize,
     pub timeout_ms: u32,
-    pub reserved: u32,
+    pub max_tokens: u32,
 }
 
 pub const LAM_TIMEOUT_INFINITE: u32 = 0xFFFF_FFFF;
