@@ -99,6 +99,9 @@ class PythonClientTest(unittest.TestCase):
             self.client.embed_tokens([[101, 102], []])
         with self.assertRaises(TypeError):
             self.client.embed("not a list")
+        with self.assertRaises(lamclient.InvalidArgumentError) as cm:
+            self.client.embed(["fine"], max_tokens=100000)
+        self.assertIn("max_tokens 100000", cm.exception.detail)
         with self.assertRaises(lamclient.DaemonUnavailableError) as cm:
             lamclient.Client(os.environ["LAMD_SOCKET"] + ".absent")
         self.assertIn(".absent", str(cm.exception))

@@ -142,8 +142,10 @@ class Client:
         """A round trip through the shared-memory rings; raises if lamd does not answer."""
         self._check(self._lib.lam_client_ping(self._live(), timeout_ms))
 
-    def embed(self, texts, *, numpy=False, timeout_ms=0):
-        """Embeds UTF-8 texts (str or bytes); lamd tokenises them with the model's vocabulary.
+    def embed(self, texts, *, numpy=False, timeout_ms=0, max_tokens=0):
+        """Embeds UTF-8 texts (str or bytes); lamd tokenises them with the model's vocabulary,
+        truncating as sentence-transformers does (the model's max_seq_length), or at max_tokens
+        when given (up to the model's max_tokens).
 
         Returns one row per text: a list of float lists, or with numpy=True a float32
         numpy.ndarray of shape (len(texts), embedding_dim). Rows are L2-normalised and bitwise
@@ -161,6 +163,7 @@ class Client:
         req.lengths = lens
         req.n_texts = n
         req.timeout_ms = timeout_ms
+        req.max_tokens = max_tokens
         return self._call(self._lib.lam_client_embed_text, req, n, numpy)
 
     def embed_tokens(self, sequences, *, numpy=False, timeout_ms=0):
