@@ -10,7 +10,7 @@
 
 #include "commands.h"
 #include "control_client.h"
-#include "prometheus.h"
+#include "server/prometheus.h"
 #include "shm/protocol.h"
 
 namespace lam::ctl {
@@ -128,7 +128,7 @@ int CmdStatus(int argc, char** argv) {
       std::fprintf(stderr, "lamctl status: --prometheus takes no section and no --json\n");
       return 2;
     }
-    std::fputs(PrometheusText(doc).c_str(), stdout);
+    std::fputs(server::PrometheusText(doc).c_str(), stdout);
     return 0;
   }
   if (json) {
