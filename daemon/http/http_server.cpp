@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "http/api.h"
@@ -22,6 +23,8 @@ std::shared_ptr<spdlog::logger> Log() {
 
 // Pipelined bytes read while a request is answered are kept up to this; then reading pauses.
 constexpr size_t kMaxBacklog = 64 << 10;
+// Longest a rejected connection is read and drained before it is closed.
+constexpr uint64_t kMaxLingerMs = 2000;
 
 union StreamHandle {
   uv_tcp_t tcp;
@@ -55,7 +58,10 @@ struct HttpServer::Listener {
 };
 
 struct HttpServer::Conn {
-  enum class State { kIdle, kReading, kWaiting, kWriting };
+  // kLinger: a verdict was sent and the write side shut down; what the peer still sends is read
+  // and dropped until it closes or the linger time ends (closing at once with unread bytes would
+  // make the kernel reset the connection and drop the verdict before the peer reads it).
+  enum class State { kIdle, kReading, kWaiting, kWriting, kLinger };
 
   explicit Conn(const ReaderLimits& limits) : reader(limits) {}
   HttpServer* server = nullptr;
@@ -188,7 +194,7 @@ void HttpServer::OnRead(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
     self->CloseConn(c);  // a peer gone while its request is computed abandons it (OnAbandoned)
     return;
   }
-  if (n == 0) return;
+  if (n == 0 || c->state == Conn::State::kLinger) return;  // lingering: dropped
   const bool ok = server::Guarded("http read", self->callback_errors_, [&] {
     if (c->state == Conn::State::kWaiting || c->state == Conn::State::kWriting) {
       // Pipelined: kept until this answer is out.
@@ -283,7 +289,7 @@ void HttpServer::Send(Conn* c, const Response& r) {
 }
 
 void HttpServer::AfterWrite(Conn* c, int status) {
-  if (c->closing) return;
+  if (c->closing || c->state == Conn::State::kLinger) return;
   uv_timer_stop(&c->timer);
   if (status < 0 || !c->keep_alive) {
     CloseConn(c);
@@ -314,14 +320,18 @@ void HttpServer::OnTimer(uv_timer_t* t) {
       break;
     case Conn::State::kReading:
       ++self->stats_.request_timeouts_total;
-      server::Guarded("http timeout", self->callback_errors_, [&] {
-        self->Reject(c, 408, "the request did not arrive whole within http-request-timeout-ms (" +
-                                 std::to_string(self->options_.request_timeout_ms) + " ms)");
-      });
-      self->CloseConn(c);
+      if (!server::Guarded("http timeout", self->callback_errors_, [&] {
+            self->Reject(c, 408, "the request did not arrive whole within http-request-timeout-ms (" +
+                                     std::to_string(self->options_.request_timeout_ms) + " ms)");
+          })) {
+        self->CloseConn(c);
+      }
       break;
     case Conn::State::kWriting:
       ++self->stats_.write_timeouts_total;
+      self->CloseConn(c);
+      break;
+    case Conn::State::kLinger:
       self->CloseConn(c);
       break;
     case Conn::State::kWaiting:
@@ -338,11 +348,24 @@ void HttpServer::Reject(Conn* c, int status, const std::string& message) {
   e.message = message;
   e.tei_type = "Validation";
   r.body = TeiErrorBody(e);
-  const std::string text = ResponseText(r, false);
-  // One try, never a wait: a peer that does not read loses the explanation, not our time.
-  uv_buf_t b = uv_buf_init(const_cast<char*>(text.data()), static_cast<unsigned>(text.size()));
-  (void)uv_try_write(c->stream(), &b, 1);
-  CloseConn(c);
+  c->keep_alive = false;
+  c->state = Conn::State::kLinger;
+  c->backlog.clear();
+  auto* w = new WriteReq();
+  w->data = ResponseText(r, false);
+  w->req.data = c;
+  uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  if (uv_write(&w->req, c->stream(), &b, 1, [](uv_write_t* req, int) { delete reinterpret_cast<WriteReq*>(req); }) != 0) {
+    delete w;
+    CloseConn(c);
+    return;
+  }
+  // Shut the write side down once the verdict is out, and drop what the peer still sends until
+  // it closes; a peer that does not read its verdict is cut off at the linger time.
+  auto* sd = new uv_shutdown_t();
+  if (uv_shutdown(sd, c->stream(), [](uv_shutdown_t* req, int) { delete req; }) != 0) delete sd;
+  if (!c->reading) c->reading = uv_read_start(c->stream(), OnAlloc, OnRead) == 0;
+  uv_timer_start(&c->timer, OnTimer, std::min<uint64_t>(options_.request_timeout_ms, kMaxLingerMs), 0);
 }
 
 void HttpServer::CloseConn(Conn* c) {
@@ -373,7 +396,13 @@ void HttpServer::Close() {
   }
   std::vector<Conn*> all;
   for (auto& [id, c] : conns_) all.push_back(c);
-  for (Conn* c : all) CloseConn(c);
+  for (Conn* c : all) {
+    if (c->state == Conn::State::kWriting) {
+      c->keep_alive = false;  // an answer on its way is finished (or cut by the write timeout) first
+    } else {
+      CloseConn(c);
+    }
+  }
 }
 
 }  // namespace lam::http

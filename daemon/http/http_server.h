@@ -78,7 +78,8 @@ class HttpServer {
   Status Start();
   // Loop thread: answers the request connection `conn` waits on; dropped if it is gone.
   void Respond(uint64_t conn, Response response);
-  // Loop thread: closes the listeners and every connection (their close callbacks run on the loop).
+  // Loop thread: closes the listeners and every connection (their close callbacks run on the
+  // loop); an answer being written is finished first, within the write timeout.
   void Close();
 
   // The addresses actually bound ("127.0.0.1:41234" for port 0).
@@ -103,8 +104,8 @@ class HttpServer {
   void AfterWrite(Conn* c, int status);
   void StartIdle(Conn* c);
   void CloseConn(Conn* c);
-  // A verdict before any handler saw the request (parse errors, limits, timeouts): best effort
-  // (one non-blocking write), then close.
+  // A verdict before any handler saw the request (parse errors, limits, timeouts): written,
+  // then the connection lingers (reads and drops) until the peer closes or the linger time ends.
   void Reject(Conn* c, int status, const std::string& message);
 
   uv_loop_t* loop_;

@@ -32,7 +32,9 @@ int RequestReader::Fail(int status, std::string reason) {
     error_status_ = status;
     error_reason_ = std::move(reason);
   }
-  return 1;  // non-zero: http-parser stops with a callback error
+  // Not 0, 1 or 2: from on_headers_complete, 1 would mean "no body" and 2 "upgrade"; any
+  // other non-zero value stops http-parser with a callback error.
+  return -1;
 }
 
 bool RequestReader::CountHeaderBytes(size_t n) {
@@ -99,6 +101,11 @@ int RequestReader::OnHeadersComplete(http_parser* p) {
     return r->Fail(400, "the request target is not a path");
   }
   r->current_.path = r->url_.substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
+  if (r->current_.path.empty() || r->current_.path[0] != '/') return r->Fail(400, "the request target is not a path");
+  if (p->http_major != 1 || p->http_minor > 1) {
+    return r->Fail(505, "HTTP/" + std::to_string(p->http_major) + "." + std::to_string(p->http_minor) +
+                            " is not supported; speak HTTP/1.1");
+  }
   // http-parser sets content_length to ULLONG_MAX when the request has no Content-Length.
   if (p->content_length != ULLONG_MAX && p->content_length > r->limits_.max_body_bytes) {
     return r->Fail(413, "the body (" + std::to_string(p->content_length) + " bytes) exceeds http-max-body-bytes (" +
@@ -133,6 +140,7 @@ RequestReader::Event RequestReader::Feed(const char* data, size_t len, size_t* c
   if (ready_) return Event::kRequest;
   const size_t n = http_parser_execute(&parser_, &settings_, data, len);
   *consumed = n;
+  if (error_status_ != 0) return Event::kError;
   if (ready_) return Event::kRequest;
   const http_errno err = HTTP_PARSER_ERRNO(&parser_);
   if (err != HPE_OK) {

@@ -115,6 +115,9 @@ Status Server::Start() {
 
   if (int rc = uv_loop_init(&loop_); rc != 0) return Status(LAM_STATUS_INTERNAL, uv_strerror(rc));
   loop_.data = this;
+  // Before the control socket: once that accepts, the HTTP listeners are bound too (nothing is
+  // served before Run()).
+  LAM_RETURN_IF_ERROR(StartHttp());
 
   if (config_.socket.empty() || config_.socket.size() >= sizeof(sockaddr_un::sun_path)) {
     return Status(LAM_STATUS_INVALID_ARG, "socket path '" + config_.socket + "' is empty or longer than " +
@@ -174,7 +177,7 @@ Status Server::Start() {
   LAM_RETURN_IF_ERROR(data_plane_->Start());
   // A broken pipe to a vanished client is an error return, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
-  return StartHttp();
+  return Status::Ok();
 }
 
 int Server::Run() {
