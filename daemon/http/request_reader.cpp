@@ -129,7 +129,9 @@ int RequestReader::OnBody(http_parser* p, const char* at, size_t n) {
 int RequestReader::OnMessageComplete(http_parser* p) {
   RequestReader* r = Self(p);
   r->ready_ = true;
-  r->current_.keep_alive = r->current_.keep_alive && http_should_keep_alive(p) != 0;
+  // An Upgrade request is answered in HTTP/1.1 as if it had not asked (RFC 9110 7.8 lets a
+  // server ignore Upgrade); the connection then closes, so no byte after it is ever read.
+  r->current_.keep_alive = r->current_.keep_alive && http_should_keep_alive(p) != 0 && p->upgrade == 0;
   http_parser_pause(p, 1);  // one request at a time: the rest waits until this one is answered
   return 0;
 }
