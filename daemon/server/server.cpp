@@ -935,7 +935,11 @@ void Server::FinishShutdown() {
   close(&sigterm_);
   close(&sigint_);
   close(&async_);
-  if (http_async_open_) close(&http_async_);
+  {
+    std::lock_guard<std::mutex> lock(http_done_mu_);  // PostHttpCompletion sends only while open
+    if (http_async_open_) close(&http_async_);
+    http_async_open_ = false;
+  }
   Log()->info("stopped");
 }
 

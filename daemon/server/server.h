@@ -192,8 +192,8 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink, privat
   std::string http_token_;                                 // "" = no authentication
   std::map<uint64_t, std::shared_ptr<HttpCall>> http_calls_;  // by HTTP connection
   uv_async_t http_async_{};
-  bool http_async_open_ = false;
   std::mutex http_done_mu_;
+  bool http_async_open_ = false;  // guarded by http_done_mu_
   std::vector<std::pair<std::unique_ptr<scheduler::Request>, uint64_t>> http_done_;
 };
 

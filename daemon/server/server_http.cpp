@@ -103,13 +103,16 @@ Status Server::StartHttp() {
   o.request_timeout_ms = config_.http_request_timeout_ms;
   o.idle_timeout_ms = config_.http_idle_timeout_ms;
   o.socket_mode = config_.http_socket_mode;
-  // The libuv callback boundary (DESIGN.md invariant 7), as Server::Boundary is for the others.
-  uv_async_init(&loop_, &http_async_, [](uv_async_t* a) {
-    auto* self = static_cast<Server*>(a->data);
-    Guarded("http completions", &self->counters_.callback_errors, [&] { OnHttpAsync(a); });
-  });
-  http_async_.data = this;
-  http_async_open_ = true;
+  {
+    std::lock_guard<std::mutex> lock(http_done_mu_);
+    // The libuv callback boundary (DESIGN.md invariant 7), as Server::Boundary is for the others.
+    uv_async_init(&loop_, &http_async_, [](uv_async_t* a) {
+      auto* self = static_cast<Server*>(a->data);
+      Guarded("http completions", &self->counters_.callback_errors, [&] { OnHttpAsync(a); });
+    });
+    http_async_.data = this;
+    http_async_open_ = true;
+  }
   http_ = std::make_unique<http::HttpServer>(&loop_, std::move(o), static_cast<http::HttpServer::Handler*>(this),
                                              &counters_.callback_errors);
   return http_->Start();
@@ -274,11 +277,11 @@ void Server::OnAbandoned(uint64_t conn) {
 }
 
 void Server::PostHttpCompletion(std::unique_ptr<scheduler::Request> req, uint64_t detail) {
-  {
-    std::lock_guard<std::mutex> lock(http_done_mu_);
-    http_done_.emplace_back(std::move(req), detail);
-  }
-  uv_async_send(&http_async_);
+  std::lock_guard<std::mutex> lock(http_done_mu_);
+  http_done_.emplace_back(std::move(req), detail);
+  // After FinishShutdown closed the handle (a batch abandoned at the shutdown timeout may still
+  // finish), the answer is dropped with the server.
+  if (http_async_open_) uv_async_send(&http_async_);
 }
 
 void Server::OnHttpAsync(uv_async_t* a) {
