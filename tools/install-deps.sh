@@ -13,6 +13,8 @@ DEB_PKGS=(
   libboost-dev libuv1-dev libtbb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest
   libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev libicu-dev
+  # The HTTP face's request parser (nodejs http-parser 2.9) and curl for its tests.
+  libhttp-parser-dev curl
   python3 python3-pip binutils
   # The sanitizer and fuzz stages of tools/run-tests.sh: clang with its sanitizer and libFuzzer
   # runtimes, llvm-symbolizer for the reports' stacks, and the OpenMP runtime clang's FindOpenMP
@@ -47,6 +49,10 @@ fi
 # The Prometheus text parser, to check `lamctl status --prometheus` in the tests.
 if ! "$PY" -c "import prometheus_client" 2>/dev/null; then
   "$PY" -m pip install -q prometheus_client==0.26.0 || "$PY" -m pip install -q --break-system-packages prometheus_client==0.26.0
+fi
+# Real HTTP clients for the HTTP face's tests: the official OpenAI client and requests.
+if ! "$PY" -c "import openai, requests" 2>/dev/null; then
+  "$PY" -m pip install -q openai==3.63.0 requests==2.34.2 || "$PY" -m pip install -q --break-system-packages openai==3.63.0 requests==2.34.2
 fi
 # cuobjdump, to check NVRTC's cubins in the tests (the toolkit image lacks it): NVIDIA's wheel.
 if [ -d /usr/local/cuda ] && ! "$PY" -c "import nvidia, os, sys; sys.exit(not os.path.exists(os.path.join(list(nvidia.__path__)[0], 'cu13', 'bin', 'cuobjdump')))" 2>/dev/null; then

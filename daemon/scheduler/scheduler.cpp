@@ -440,6 +440,7 @@ void Scheduler::WorkerLoop() {
     stats_.tokens_total += tokens;
     stats_.compute_ns_total += static_cast<uint64_t>(compute_ns);
     ++stats_.batch_histogram[HistogramBin(batch.size())];
+    stats_.batch_seconds.Observe(compute_ns);
     if (!st.ok()) ++stats_.engine_failures;
     for (const SeqRef& s : batch) {
       auto it = pending_.find(s.req);

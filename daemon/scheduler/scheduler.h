@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/status.h"
 #include "engine/engine.h"
 
@@ -55,6 +56,10 @@ struct Request {
   // and then calls CancelClient leaves nothing of that client queued whichever of Submit and
   // CancelClient runs first: a Submit that takes the lock after CancelClient sees the flag.
   std::shared_ptr<const std::atomic<bool>> cancelled;
+  // Opaque to the scheduler: the owner's transport tag (lamd: shared memory or HTTP) and when the
+  // request arrived (monotonic ns), for its completion path and latency metrics.
+  uint32_t transport = 0;
+  int64_t arrival_ns = 0;
 
   // Results.
   std::vector<float> output;         // n_seqs * embedding_dim on success
@@ -98,6 +103,7 @@ struct Stats {
   uint64_t sink_failures = 0;             // completions whose delivery threw (dropped)
   uint64_t compute_ns_total = 0;
   uint64_t batch_histogram[kBatchHistogramBins] = {};
+  LatencyHistogram batch_seconds;  // compute time of each batch
   int64_t wait_p50_us = 0;
   int64_t wait_p99_us = 0;
   int64_t wait_max_us = 0;

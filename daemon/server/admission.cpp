@@ -202,6 +202,11 @@ Status TokenizeTextSlice(const tokenizer::WordPieceTokenizer& tokenizer, const e
       return Status(st.code(), "text " + std::to_string(i) + ": " + st.message());
     }
     if (req->tokens.size() > UINT32_MAX) return Malformed("texts tokenise to more than 2^32 tokens");
+    if (text->refuse_over != 0 && req->tokens.size() - req->offsets.back() > text->refuse_over) {
+      *detail = i;
+      return Status(LAM_STATUS_SEQUENCE_TOO_LONG, "text " + std::to_string(i) + " has more than " +
+                                                      std::to_string(text->refuse_over) + " tokens");
+    }
     req->offsets.push_back(static_cast<uint32_t>(req->tokens.size()));
   }
   if (cursor->next_text < n) return Status::Ok();

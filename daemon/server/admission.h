@@ -40,6 +40,8 @@ struct TextRequest {
   std::string bytes;              // all texts back to back (private copy)
   std::vector<uint32_t> lengths;  // byte length of each text
   uint32_t max_tokens = 0;        // the request's truncation length; 0 = the model's text default
+  uint32_t refuse_over = 0;       // != 0: a text of more tokens is SEQUENCE_TOO_LONG, not cut (HTTP
+                                  // truncate: false); tokenise with a limit of refuse_over + 1
   std::unique_ptr<scheduler::Request> req;
 };
 

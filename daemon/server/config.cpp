@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "http/http_listen.h"
+
 namespace lam::server {
 namespace {
 
@@ -163,6 +165,58 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     if (c->hello_timeout_ms == 0) return BadValue(key, value, "at least 1 ms");
     return Status::Ok();
   }
+  if (key == "http") {
+    // Repeatable and a comma list; an empty value clears what came before (e.g. the config file's).
+    if (Trim(value).empty()) {
+      c->http.clear();
+      return Status::Ok();
+    }
+    std::stringstream ss(value);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      item = Trim(item);
+      if (item.empty()) continue;
+      auto listen = http::ParseListen(item);
+      if (!listen.ok()) return Status(LAM_STATUS_INVALID_ARG, "config key '" + key + "': " + listen.status().message());
+      c->http.push_back(item);
+    }
+    return Status::Ok();
+  }
+  if (key == "http_token_file") { c->http_token_file = value; return Status::Ok(); }
+  if (key == "http_max_connections") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->http_max_connections, key, value, 1u << 20));
+    if (c->http_max_connections == 0) return BadValue(key, value, "at least 1");
+    return Status::Ok();
+  }
+  if (key == "http_max_inflight") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->http_max_inflight, key, value, 1u << 20));
+    if (c->http_max_inflight == 0) return BadValue(key, value, "at least 1");
+    return Status::Ok();
+  }
+  if (key == "http_max_header_bytes") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->http_max_header_bytes, key, value, 1u << 20));
+    if (c->http_max_header_bytes < 256) return BadValue(key, value, "at least 256");
+    return Status::Ok();
+  }
+  if (key == "http_max_body_bytes") return SetUnsigned(&c->http_max_body_bytes, key, value, 1ull << 32);
+  if (key == "http_request_timeout_ms") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->http_request_timeout_ms, key, value, 3'600'000));
+    if (c->http_request_timeout_ms == 0) return BadValue(key, value, "at least 1 ms");
+    return Status::Ok();
+  }
+  if (key == "http_idle_timeout_ms") {
+    LAM_RETURN_IF_ERROR(SetUnsigned(&c->http_idle_timeout_ms, key, value, 86'400'000));
+    if (c->http_idle_timeout_ms == 0) return BadValue(key, value, "at least 1 ms");
+    return Status::Ok();
+  }
+  if (key == "http_deadline_ms") return SetUnsigned(&c->http_deadline_ms, key, value, 86'400'000);
+  if (key == "http_socket_mode") {
+    char* end = nullptr;
+    const unsigned long m = std::strtoul(value.c_str(), &end, 8);
+    if (value.empty() || *end != '\0' || m > 0777) return BadValue(key, value, "an octal mode such as 0660");
+    c->http_socket_mode = static_cast<uint32_t>(m);
+    return Status::Ok();
+  }
   if (key == "shutdown_timeout_ms") return SetUnsigned(&c->shutdown_timeout_ms, key, value, 86'400'000);
   return Status(LAM_STATUS_INVALID_ARG, "unknown config key '" + raw_key + "'");
 }
@@ -281,6 +335,21 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
                                (root and lamd's own uid always may)
   --socket-mode OCTAL          permissions of the socket (default 0660)
   --shutdown-timeout-ms N      SIGTERM: longest wait for in-flight work (default 30000)
+
+HTTP face (off by default; OpenAI POST /v1/embeddings, TEI POST /embed and GET /info,
+GET /health, /ready, /metrics):
+  --http LISTEN[,LISTEN]       listen on a loopback TCP address (127.0.0.1:8080, [::1]:8080,
+                               localhost:8080) and/or a Unix socket path; repeatable
+  --http-token-file PATH       every HTTP request must send 'Authorization: Bearer <token>'; the
+                               file must not be readable by group or others
+  --http-max-connections N     open HTTP connections; beyond: 503 and close (default 256)
+  --http-max-inflight N        HTTP embedding requests being computed; beyond: 429 (default 256)
+  --http-max-header-bytes N    request line + headers; beyond: 431 (default 16K)
+  --http-max-body-bytes N      request body; beyond: 413 (default 4M)
+  --http-request-timeout-ms N  a request must arrive whole within N ms, else 408 (default 10000)
+  --http-idle-timeout-ms N     an idle keep-alive connection is closed after N ms (default 60000)
+  --http-deadline-ms N         an embedding not computed after N ms: 504 (default 60000; 0 = none)
+  --http-socket-mode OCTAL     permissions of HTTP Unix sockets (default 0660)
   --version, --help
 )";
 }

@@ -50,6 +50,17 @@ struct Config {
   uint32_t max_pending_connections = 256;  // connections still waiting for hello, all uids
   uint32_t max_pending_per_uid = 64;       // the same, per uid
   uint32_t hello_timeout_ms = 5000;        // a connection without hello after this is closed
+  // HTTP face (http/http_server.h): off unless `http` names a listener.
+  std::vector<std::string> http;           // loopback TCP (127.0.0.1:8080, [::1]:8080) or a Unix socket path
+  std::string http_token_file;             // bearer token every HTTP request must carry ("" = none)
+  uint32_t http_max_connections = 256;     // open HTTP connections; beyond: 503 and close
+  uint32_t http_max_inflight = 256;        // embedding requests being computed; beyond: 429
+  uint32_t http_max_header_bytes = 16 << 10;  // request line + headers; beyond: 431
+  uint64_t http_max_body_bytes = 4ull << 20;  // beyond: 413
+  uint32_t http_request_timeout_ms = 10000;   // a request must arrive whole within this; else 408
+  uint32_t http_idle_timeout_ms = 60000;      // an idle keep-alive connection is closed after this
+  uint32_t http_deadline_ms = 60000;          // an embedding not computed by then: 504
+  uint32_t http_socket_mode = 0660;           // permissions of HTTP Unix sockets
   // Lifecycle.
   uint32_t shutdown_timeout_ms = 30000;    // SIGTERM: longest wait for in-flight work
 };

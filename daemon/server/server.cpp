@@ -131,6 +131,9 @@ Status Server::Start() {
 
   if (int rc = uv_loop_init(&loop_); rc != 0) return Status(LAM_STATUS_INTERNAL, uv_strerror(rc));
   loop_.data = this;
+  // Before the control socket: once that accepts, the HTTP listeners are bound too (nothing is
+  // served before Run()).
+  LAM_RETURN_IF_ERROR(StartHttp());
 
   if (config_.socket.empty() || config_.socket.size() >= sizeof(sockaddr_un::sun_path)) {
     return Status(LAM_STATUS_INVALID_ARG, "socket path '" + config_.socket + "' is empty or longer than " +
@@ -678,6 +681,7 @@ void Server::CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offs
   cd.detail = detail;
   CopyString(cd.message, sizeof(cd.message), st.message());
   counters_.by_status[st.code()].fetch_add(1, std::memory_order_relaxed);
+  RecordCompletion(kTransportShm, nullptr, st.code());
   s->requests.fetch_add(1, std::memory_order_relaxed);
   if (!st.ok()) s->errors.fetch_add(1, std::memory_order_relaxed);
   s->Complete(cd, nullptr, 0, false);  // a full ring sets s->broken; the drain loop acts on it
@@ -716,9 +720,12 @@ void Server::OnSubmission(const std::shared_ptr<ClientSession>& session, const s
   req->client_id = s->id();
   req->context = session;
   req->cancelled = ClosedFlag(session);  // CloseConn may run while this thread still drains
+  req->transport = kTransportShm;
+  req->arrival_ns = shm::MonotonicNs();
   s->MarkInFlight();
   st = scheduler_->Submit(req);
   if (!st.ok()) {
+    RecordCompletion(kTransportShm, nullptr, st.code());
     shm::CompletionDesc cd{};
     cd.ticket = d.ticket;
     cd.status = st.code();
@@ -756,14 +763,21 @@ void Server::HandleTextSubmission(const std::shared_ptr<ClientSession>& session,
   // The scheduler refuses (and drops) the request once the session is closed, checked under its
   // lock: a client killed while its text was being tokenised leaves nothing queued.
   text->req->cancelled = ClosedFlag(session);
+  text->req->transport = kTransportShm;
+  text->req->arrival_ns = shm::MonotonicNs();
   s->MarkInFlight();  // released by PostCompletion like any scheduled request
+  // Truncate as sentence-transformers does (its max_seq_length), unless the request asked for
+  // another length within the model's position table.
+  const size_t max_tokens = text->max_tokens != 0 ? text->max_tokens : text_max_tokens_;
+  QueueTokenize(s->id(), std::move(text), [session] { return session->closed.load(); }, max_tokens);
+}
+
+void Server::QueueTokenize(uint64_t client, std::shared_ptr<TextRequest> text, std::function<bool()> cancelled,
+                           size_t max_tokens) {
   TextWorker::Job job;
   // Between two slices the worker serves other clients, and drops the job if its client is gone.
-  job.cancelled = [session] { return session->closed.load(); };
-  job.step = [this, text, cursor = TokenizeCursor{}]() mutable {
-    // Truncate as sentence-transformers does (its max_seq_length), unless the request asked for
-    // another length within the model's position table.
-    const size_t max_tokens = text->max_tokens != 0 ? text->max_tokens : text_max_tokens_;
+  job.cancelled = std::move(cancelled);
+  job.step = [this, text, max_tokens, cursor = TokenizeCursor{}]() mutable {
     uint64_t bad = 0;
     Status ts = TokenizeTextSlice(*tokenizer_, *engine_, max_tokens, text.get(), &cursor, kTokenizeSliceBytes,
                                   kTokenizeSliceTexts, &bad);
@@ -779,19 +793,38 @@ void Server::HandleTextSubmission(const std::shared_ptr<ClientSession>& session,
     }
     return true;
   };
-  if (!text_worker_.Post(s->id(), std::move(job))) {
+  if (!text_worker_.Post(client, std::move(job))) {
     text->req->status = LAM_STATUS_CANCELLED;
     text->req->message = "daemon is shutting down";
     PostCompletion(std::move(text->req), 0);
   }
 }
 
+void Server::RecordCompletion(uint32_t transport, const scheduler::Request* req, lam_status status) {
+  const int64_t now = shm::MonotonicNs();
+  std::lock_guard<std::mutex> lock(metrics_mu_);
+  TransportMetrics& m = transport_metrics_[transport < kTransportCount ? transport : 0];
+  ++m.by_status[status >= 0 && status < LAM_STATUS_LAST_ ? status : LAM_STATUS_INTERNAL];
+  if (req == nullptr) return;
+  if (req->arrival_ns != 0) m.request_seconds.Observe(now - req->arrival_ns);
+  if (status == LAM_STATUS_OK) {
+    m.queue_seconds.Observe(req->queue_ns);
+    m.sequences += req->n_seqs();
+    m.tokens += req->tokens.size();
+  }
+}
+
 void Server::OnComplete(std::unique_ptr<scheduler::Request> req) { PostCompletion(std::move(req), 0); }
 
 void Server::PostCompletion(std::unique_ptr<scheduler::Request> req, uint64_t detail) {
+  if (req->transport == kTransportHttp) {
+    PostHttpCompletion(std::move(req), detail);
+    return;
+  }
   auto s = std::static_pointer_cast<ClientSession>(req->context);
   if (s->closed.load()) return;  // the client is gone; its segment is freed with the last ref
   counters_.by_status[req->status].fetch_add(1, std::memory_order_relaxed);
+  RecordCompletion(kTransportShm, req.get(), req->status);
   s->requests.fetch_add(1, std::memory_order_relaxed);
   shm::CompletionDesc cd{};
   cd.ticket = req->ticket;
@@ -861,7 +894,7 @@ void Server::BeginShutdown() {
 
 void Server::OnDrainTimer(uv_timer_t* t) {
   auto* self = static_cast<Server*>(t->data);
-  bool idle = self->scheduler_->Idle();
+  bool idle = self->scheduler_->Idle() && self->http_calls_.empty();
   if (idle) {
     for (auto& [id, c] : self->conns_) {
       if (c->session && c->session->inflight() != 0) idle = false;
@@ -889,6 +922,8 @@ void Server::FinishShutdown() {
   // Closing a session drops its queued work: its text jobs before their next slice and its
   // scheduled requests at once (Request::cancelled), whatever is queued.
   for (Conn* c : all) CloseConn(c, "daemon stopping");
+  // HTTP requests still computing are abandoned like a closed session's (OnAbandoned).
+  if (http_) http_->Close();
   data_plane_->Stop();
   // The drain deadline bounds both stops: what is still queued then is dropped. A batch already
   // computing finishes (at most token_budget tokens).
@@ -918,6 +953,11 @@ void Server::FinishShutdown() {
   close(&sigterm_);
   close(&sigint_);
   close(&async_);
+  {
+    std::lock_guard<std::mutex> lock(http_done_mu_);  // PostHttpCompletion sends only while open
+    if (http_async_open_) close(&http_async_);
+    http_async_open_ = false;
+  }
   Log()->info("stopped");
 }
 

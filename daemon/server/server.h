@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,9 +19,13 @@
 #include <string>
 #include <vector>
 
+#include "common/histogram.h"
 #include "common/status.h"
 #include "engine/engine.h"
+#include "http/api.h"
+#include "http/http_server.h"
 #include "scheduler/scheduler.h"
+#include "server/admission.h"
 #include "server/arena_budget.h"
 #include "server/config.h"
 #include "server/conn_limits.h"
@@ -33,7 +38,12 @@
 
 namespace lam::server {
 
-class Server : public scheduler::CompletionSink, private DataPlane::Sink {
+// Request::transport of the requests lamd submits to the scheduler.
+inline constexpr uint32_t kTransportShm = 0;
+inline constexpr uint32_t kTransportHttp = 1;
+inline constexpr uint32_t kTransportCount = 2;
+
+class Server : public scheduler::CompletionSink, private DataPlane::Sink, private http::HttpServer::Handler {
  public:
   // `engine` must outlive the server. `warmup` describes what was warmed before Start().
   Server(Config config, engine::Engine* engine, WarmupInfo warmup);
@@ -57,6 +67,15 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
 
  private:
   struct Conn;
+  struct HttpCall;  // server_http.cpp
+  // Per-transport counters behind lamctl status' "transports" section and /metrics.
+  struct TransportMetrics {
+    uint64_t by_status[LAM_STATUS_LAST_] = {};
+    uint64_t sequences = 0;
+    uint64_t tokens = 0;
+    LatencyHistogram request_seconds;  // arrival to completion
+    LatencyHistogram queue_seconds;    // a request's longest wait in the scheduler's queue
+  };
 
   static void OnConnection(uv_stream_t* server, int status);
   static void OnAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
@@ -92,11 +111,32 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   void CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offset, const Status& st,
                    uint64_t detail);
   void CloseConn(Conn* c, const char* why);
+  // Queues `text` on the text worker: tokenised (each text cut to `max_tokens` ids) in slices,
+  // then submitted to the scheduler; a failure completes it through PostCompletion. Shared by
+  // the shared-memory and the HTTP text paths.
+  void QueueTokenize(uint64_t client, std::shared_ptr<TextRequest> text, std::function<bool()> cancelled,
+                     size_t max_tokens);
+  // Counts one finished request of `transport` (any thread).
+  void RecordCompletion(uint32_t transport, const scheduler::Request* req, lam_status status);
+
+  // ---- HTTP face (server_http.cpp) ----
+  Status StartHttp();
+  void OnRequest(uint64_t conn, const http::ListenAddress& via, http::Request request) override;
+  void OnAbandoned(uint64_t conn) override;
+  void StartEmbed(uint64_t conn, http::Route route, const http::Request& request);
+  void RespondError(uint64_t conn, http::Route route, const http::ApiError& e);
+  // Worker side: hands a finished HTTP request to the loop (http_async_).
+  void PostHttpCompletion(std::unique_ptr<scheduler::Request> req, uint64_t detail);
+  static void OnHttpAsync(uv_async_t* a);
+  void FinishHttp(std::unique_ptr<scheduler::Request> req);
+  std::string TeiInfoJson();
   void BeginShutdown();
   void FinishShutdown();
   // server_status.cpp. The client list shows every client to admins, the asker's own uid's
   // clients to others.
   std::string StatusJson(uint32_t viewer_uid);
+  // No uid: what GET /metrics shows (aggregates, no client list).
+  static constexpr uint32_t kNoViewer = UINT32_MAX;
   std::string CacheJson(const std::string& verb);
   static std::string CacheErrorJson(lam_status code, const std::string& message);
 
@@ -144,6 +184,18 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink {
   TextWorker text_worker_;  // stopped before the scheduler
   // Feeds the scheduler and the text worker: stopped before both.
   std::unique_ptr<DataPlane> data_plane_;
+
+  std::mutex metrics_mu_;
+  TransportMetrics transport_metrics_[kTransportCount];  // guarded by metrics_mu_
+
+  // HTTP face: off unless config_.http names a listener. Loop thread, except the hand-off.
+  std::unique_ptr<http::HttpServer> http_;
+  std::string http_token_;                                 // "" = no authentication
+  std::map<uint64_t, std::shared_ptr<HttpCall>> http_calls_;  // by HTTP connection
+  uv_async_t http_async_{};
+  std::mutex http_done_mu_;
+  bool http_async_open_ = false;  // guarded by http_done_mu_
+  std::vector<std::pair<std::unique_ptr<scheduler::Request>, uint64_t>> http_done_;
 };
 
 }  // namespace lam::server

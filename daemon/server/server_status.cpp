@@ -48,6 +48,22 @@ nlohmann::ordered_json DiskJson(const std::string& dir) {
   return d;
 }
 
+// A histogram row of the "histograms" arrays (prometheus.h renders them).
+nlohmann::ordered_json HistogramJson(const char* name, const char* help, const nlohmann::ordered_json& labels,
+                                     const LatencyHistogram& h) {
+  nlohmann::ordered_json le = nlohmann::ordered_json::array();
+  nlohmann::ordered_json buckets = nlohmann::ordered_json::array();
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < h.counts.size(); ++i) {
+    if (i < kLatencyBoundsSeconds.size()) le.push_back(kLatencyBoundsSeconds[i]);
+    cumulative += h.counts[i];
+    buckets.push_back(cumulative);
+  }
+  return {{"name", name},     {"help", help},   {"labels", labels},
+          {"le", le},         {"buckets", buckets}, {"sum", static_cast<double>(h.sum_ns) / 1e9},
+          {"count", h.count}};
+}
+
 }  // namespace
 
 std::string Server::CacheErrorJson(lam_status code, const std::string& message) {
@@ -162,7 +178,7 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
       {"arena_budget_per_uid", arena_budget_->per_uid_limit()},
       {"arena_budget_total", arena_budget_->total_limit()},
       {"arena_budget_used", arena_budget_->total_used()},
-      {"list_scope", see_all ? "all" : "own_uid"},
+      {"list_scope", see_all ? "all" : viewer_uid == kNoViewer ? "none" : "own_uid"},
       {"list", clients},
   };
   j["queue"] = {
@@ -217,6 +233,56 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
       {"results_streamed_total", counters_.results_streamed.load()},
       {"by_status", by},
   };
+  {
+    static const char* kTransportNames[kTransportCount] = {"shm", "http"};
+    json rows = json::array(), status_rows = json::array(), hists = json::array();
+    std::lock_guard<std::mutex> lock(metrics_mu_);
+    for (uint32_t t = 0; t < kTransportCount; ++t) {
+      const TransportMetrics& m = transport_metrics_[t];
+      uint64_t n = 0, bad = 0;
+      for (int code = 0; code < LAM_STATUS_LAST_; ++code) {
+        n += m.by_status[code];
+        if (code != LAM_STATUS_OK) bad += m.by_status[code];
+        if (m.by_status[code] != 0) {
+          status_rows.push_back({{"transport", kTransportNames[t]}, {"status", status_code_name(code)},
+                                 {"requests_by_status_total", m.by_status[code]}});
+        }
+      }
+      rows.push_back({{"transport", kTransportNames[t]},
+                      {"requests", n},
+                      {"errors", bad},
+                      {"sequences_total", m.sequences},
+                      {"tokens_total", m.tokens}});
+      const json label = {{"transport", kTransportNames[t]}};
+      hists.push_back(HistogramJson("request_duration_seconds",
+                                    "embedding requests from arrival to completion, seconds", label, m.request_seconds));
+      hists.push_back(HistogramJson("queue_wait_seconds", "longest wait of a request's sequences for a batch, seconds",
+                                    label, m.queue_seconds));
+    }
+    hists.push_back(HistogramJson("batch_duration_seconds", "compute time of one batch, seconds", json::object(),
+                                  ss.batch_seconds));
+    j["transports"] = {{"by_transport", rows}, {"by_transport_status", status_rows}, {"histograms", hists}};
+  }
+  if (http_) {
+    const http::ServerStats& hs = http_->stats();
+    json codes = json::object();
+    for (const auto& [code, n] : hs.responses_by_code) codes[std::to_string(code)] = n;
+    j["http"] = {
+        {"http_listeners", http_->bound()},
+        {"http_authentication", http_token_.empty() ? "none" : "bearer"},
+        {"http_open_connections", hs.open_connections},
+        {"http_max_connections", config_.http_max_connections},
+        {"http_inflight_requests", http_calls_.size()},
+        {"http_max_inflight", config_.http_max_inflight},
+        {"http_connections_total", hs.connections_total},
+        {"http_refused_connections_total", hs.refused_connections_total},
+        {"http_request_timeouts_total", hs.request_timeouts_total},
+        {"http_idle_closed_total", hs.idle_closed_total},
+        {"http_write_timeouts_total", hs.write_timeouts_total},
+        {"http_parse_errors_total", hs.parse_errors_total},
+        {"http_responses_by_code", codes},
+    };
+  }
   const engine::EngineStats es = engine_->stats();
   j["executables"] = {
       {"backend", engine_->backend_name()},

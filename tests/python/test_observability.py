@@ -65,7 +65,7 @@ class ObservabilityTest(unittest.TestCase):
         self.assertGreater(len(families), 20)
         for fam in families:
             self.assertTrue(fam.name.startswith("lamd_"), fam.name)
-            self.assertIn(fam.type, ("counter", "gauge"))
+            self.assertIn(fam.type, ("counter", "gauge", "histogram"))
             self.assertTrue(fam.samples, fam.name)
             for s in fam.samples:
                 key = (s.name, tuple(sorted(s.labels.items())))

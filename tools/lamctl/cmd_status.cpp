@@ -10,7 +10,7 @@
 
 #include "commands.h"
 #include "control_client.h"
-#include "prometheus.h"
+#include "server/prometheus.h"
 #include "shm/protocol.h"
 
 namespace lam::ctl {
@@ -43,6 +43,29 @@ std::string Scalar(const nlohmann::json& v) {
   return v.dump();
 }
 
+// A latency histogram as one INFO line: count, sum and the bucket bounds that hold the 50th and
+// 99th percentiles ("p99_le=0.025": at least 99% took at most 25 ms).
+void PrintHistogram(const nlohmann::json& h) {
+  std::string name = h.value("name", std::string("histogram"));
+  if (h.contains("labels") && h["labels"].is_object()) {
+    for (auto l = h["labels"].begin(); l != h["labels"].end(); ++l) name += "_" + Scalar(l.value());
+  }
+  const auto& le = h.value("le", nlohmann::json::array());
+  const auto& buckets = h.value("buckets", nlohmann::json::array());
+  const double count = h.value("count", 0.0);
+  auto quantile = [&](double q) -> std::string {
+    if (count <= 0) return "-";
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      if (buckets[i].is_number() && buckets[i].get<double>() >= q * count) {
+        return i < le.size() ? Scalar(le[i]) : "+Inf";
+      }
+    }
+    return "+Inf";
+  };
+  std::printf("%s:count=%.0f,sum=%.6f,p50_le=%s,p99_le=%s\n", name.c_str(), count, h.value("sum", 0.0),
+              quantile(0.5).c_str(), quantile(0.99).c_str());
+}
+
 // One INFO section: scalars as key:value, byte counts with a _human twin, nested objects as
 // key:k1=v1,k2=v2 (Redis' style for compound fields).
 void PrintSection(const std::string& title, const nlohmann::json& obj) {
@@ -51,6 +74,12 @@ void PrintSection(const std::string& title, const nlohmann::json& obj) {
     const std::string& k = it.key();
     const auto& v = it.value();
     if (k == "list") continue;  // per-client rows follow below
+    if (k == "histograms" && v.is_array()) {
+      for (const auto& h : v) {
+        if (h.is_object()) PrintHistogram(h);
+      }
+      continue;
+    }
     if (v.is_object()) {
       std::string s;
       for (auto e = v.begin(); e != v.end(); ++e) s += (s.empty() ? "" : ",") + e.key() + "=" + Scalar(e.value());
@@ -128,7 +157,7 @@ int CmdStatus(int argc, char** argv) {
       std::fprintf(stderr, "lamctl status: --prometheus takes no section and no --json\n");
       return 2;
     }
-    std::fputs(PrometheusText(doc).c_str(), stdout);
+    std::fputs(server::PrometheusText(doc).c_str(), stdout);
     return 0;
   }
   if (json) {
@@ -140,7 +169,8 @@ int CmdStatus(int argc, char** argv) {
   }
   static const std::pair<const char*, const char*> kSections[] = {
       {"server", "Server"},   {"model", "Model"},       {"clients", "Clients"},         {"queue", "Queue"},
-      {"batches", "Batches"}, {"requests", "Requests"}, {"executables", "Executables"}};
+      {"batches", "Batches"}, {"requests", "Requests"}, {"executables", "Executables"},
+      {"transports", "Transports"}, {"http", "HTTP"}};
   bool printed = false;
   for (const auto& [key, title] : kSections) {
     if (!only.empty() && only != key) continue;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "prometheus.h"
+#include "server/prometheus.h"
 
 #include <cctype>
 #include <cmath>
@@ -8,13 +8,13 @@
 #include <set>
 #include <vector>
 
-namespace lam::ctl {
+namespace lam::server {
 namespace {
 
 using Json = nlohmann::json;
 
 struct Family {
-  std::string type;  // counter | gauge
+  std::string type;  // counter | gauge | histogram
   std::string help;
   std::vector<std::string> samples;  // "name{labels} value"
 };
@@ -23,15 +23,20 @@ struct Family {
 class Exposition {
  public:
   void Add(const std::string& name, bool counter, const std::string& help, const std::string& labels, double v) {
+    AddSample(name, counter ? "counter" : "gauge", help, name, labels, v);
+  }
+  // A sample `sample` (name, name_bucket, name_sum or name_count) of family `name` of `type`.
+  void AddSample(const std::string& name, const char* type, const std::string& help, const std::string& sample,
+                 const std::string& labels, double v) {
     auto [it, fresh] = index_.emplace(name, families_.size());
-    if (fresh) families_.push_back({name, Family{counter ? "counter" : "gauge", help, {}}});
+    if (fresh) families_.push_back({name, Family{type, help, {}}});
     char num[64];
     if (std::isfinite(v)) {
       std::snprintf(num, sizeof(num), "%.17g", v);
     } else {
       std::snprintf(num, sizeof(num), "%s", std::isnan(v) ? "NaN" : (v > 0 ? "+Inf" : "-Inf"));
     }
-    families_[it->second].second.samples.push_back(name + (labels.empty() ? "" : "{" + labels + "}") + " " + num);
+    families_[it->second].second.samples.push_back(sample + (labels.empty() ? "" : "{" + labels + "}") + " " + num);
   }
   std::string Text() const {
     std::string out;
@@ -107,6 +112,7 @@ struct LabelledMap {
 constexpr LabelledMap kLabelledMaps[] = {
     {"by_status", "requests_by_status_total", "status"},
     {"batch_size_histogram", "batches_by_size_total", "size"},
+    {"http_responses_by_code", "http_responses_total", "code"},
 };
 
 // Rows of objects: the identifying fields become labels, the other numbers samples.
@@ -115,6 +121,36 @@ struct RowTable {
   const char* prefix;
   std::vector<const char*> label_fields;
 };
+
+// One row of a "histograms" array: {"name", "help", "labels": {k: v}, "le": [bounds],
+// "buckets": [cumulative counts, one more than le: +Inf], "sum", "count"}.
+void AddHistogram(Exposition* e, const Json& row) {
+  if (!row.is_object() || !row.contains("name") || !row["name"].is_string()) return;
+  const Json& le = row.value("le", Json::array());
+  const Json& buckets = row.value("buckets", Json::array());
+  if (!le.is_array() || !buckets.is_array() || buckets.size() != le.size() + 1) return;
+  const std::string name = MetricName(row["name"].get<std::string>());
+  const std::string help = row.value("help", std::string("lamd latency"));
+  std::string labels;
+  if (row.contains("labels") && row["labels"].is_object()) {
+    for (auto x = row["labels"].begin(); x != row["labels"].end(); ++x) {
+      if (!labels.empty()) labels += ',';
+      labels += Label(x.key(), ScalarText(x.value()));
+    }
+  }
+  const std::string sep = labels.empty() ? "" : ",";
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    if (!buckets[i].is_number() || (i < le.size() && !le[i].is_number())) return;
+  }
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    char bound[32] = "+Inf";
+    if (i < le.size()) std::snprintf(bound, sizeof(bound), "%g", le[i].get<double>());
+    e->AddSample(name, "histogram", help, name + "_bucket", labels + sep + Label("le", bound),
+                 buckets[i].get<double>());
+  }
+  e->AddSample(name, "histogram", help, name + "_sum", labels, row.value("sum", 0.0));
+  e->AddSample(name, "histogram", help, name + "_count", labels, row.value("count", 0.0));
+}
 
 }  // namespace
 
@@ -125,7 +161,10 @@ std::string PrometheusText(const Json& doc) {
     e.Add("lamd_status_schema_version", false, "schema of lamd's status document", "",
           doc["schema_version"].get<double>());
   }
-  static const RowTable kRows[] = {{"by_bucket", "executable_", {"bucket"}}, {"list", "client_", {"id", "pid", "uid"}}};
+  static const RowTable kRows[] = {{"by_bucket", "executable_", {"bucket"}},
+                                   {"list", "client_", {"id", "pid", "uid"}},
+                                   {"by_transport", "transport_", {"transport"}},
+                                   {"by_transport_status", "transport_", {"transport", "status"}}};
   for (auto sec = doc.begin(); sec != doc.end(); ++sec) {
     if (!sec.value().is_object()) continue;
     const std::string section = sec.key();
@@ -133,7 +172,9 @@ std::string PrometheusText(const Json& doc) {
       const std::string& k = it.key();
       const Json& v = it.value();
       const std::string help = "lamctl status: " + section + "." + k;
-      if (v.is_number() || v.is_boolean()) {
+      if (k == "histograms" && v.is_array()) {
+        for (const auto& row : v) AddHistogram(&e, row);
+      } else if (v.is_number() || v.is_boolean()) {
         // Section-level keys are unique across the document, so they keep their names.
         AddNumber(&e, "", k == "uptime_in_seconds" ? "uptime_seconds" : k, help, "", v);
       } else if (v.is_string()) {
@@ -194,4 +235,4 @@ std::string PrometheusText(const Json& doc) {
   return e.Text();
 }
 
-}  // namespace lam::ctl
+}  // namespace lam::server
