@@ -243,7 +243,11 @@ TEST(SchedulerTest, ExpiredRequestIsDroppedBeforeCompute) {
   engine.delay_ms = 100;
   auto blocker = MakeRequest(1, 1, {4}, 1);
   ASSERT_TRUE(s.Submit(blocker).ok());
-  std::this_thread::sleep_for(10ms);
+  // Once the blocker computes (not after a fixed sleep: on a loaded machine the worker may not
+  // have taken it yet, and the late request would join its batch).
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (engine.first_ids().empty() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  ASSERT_FALSE(engine.first_ids().empty());
   const int64_t deadline = shm::MonotonicNs() + 20'000'000;  // 20 ms, blocker takes 100 ms
   auto late = MakeRequest(2, 2, {4, 4}, 700, deadline);
   ASSERT_TRUE(s.Submit(late).ok());
