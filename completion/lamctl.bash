@@ -7,13 +7,13 @@ _lamctl() {
   prev=${COMP_WORDS[COMP_CWORD-1]}
   cmd=${COMP_WORDS[1]}
   case $prev in
-    --socket) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --socket|--state-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --model) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --backend) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
     --batch|--threads|-c) return ;;
   esac
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "embed status ping cache --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "embed status ping cache model --help" -- "$cur"))
     return
   fi
   case $cmd in
@@ -24,6 +24,16 @@ _lamctl() {
         COMPREPLY=($(compgen -W "ls warm clear" -- "$cur"))
       else
         COMPREPLY=($(compgen -W "--socket --json" -- "$cur"))
+      fi ;;
+    model)
+      if [ "$COMP_CWORD" -eq 2 ]; then
+        COMPREPLY=($(compgen -W "install ls use" -- "$cur"))
+      elif [ "${COMP_WORDS[2]}" = install ] && [ "$COMP_CWORD" -eq 3 ]; then
+        compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
+      elif [ "${COMP_WORDS[2]}" = use ] && [ "$COMP_CWORD" -eq 3 ]; then
+        COMPREPLY=($(compgen -W "$(ls "${LAMD_STATE_DIR:-/var/lib/lamd}/models" 2>/dev/null)" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "--state-dir --name --activate --force --help" -- "$cur"))
       fi ;;
     embed) COMPREPLY=($(compgen -W "--model --socket --text --threads --batch --backend --help" -- "$cur")) ;;
   esac

@@ -25,6 +25,8 @@ DEB_PKGS=(
   # for the units' and man pages' checks. python3-pip brings setuptools and wheel, which
   # `pip install ./client/python` uses.
   file dpkg-dev systemd man-db
+  # PyYAML, to check deploy/kubernetes/ (tests/python/test_deploy_manifests.py).
+  python3-yaml
 )
 # The Go and Rust bindings' tests (tests/clients): Debian's toolchains, unless one is already on
 # PATH (a rustup or upstream Go install is used as it is).

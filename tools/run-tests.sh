@@ -6,7 +6,11 @@
 #   tools/run-tests.sh [CTEST_ARGS...]          every stage; CTEST_ARGS go to the release stage's ctest
 #   LAM_TEST_STAGES="asan tsan" tools/run-tests.sh    only the stages named (always in the order below)
 #
-#   release  build/       g++, Release, warnings are errors; every test (GPU tests skip without a device)
+#   release  build/       g++, Release, warnings are errors; every test (GPU tests skip without a device),
+#                         among them the labels clients (Python/Go/Rust bindings against one lamd),
+#                         install (cmake --install, consumers, systemd-analyze, client-only build) and
+#                         packaging (cpack -G DEB, dpkg -x): ~55 s together with ctest -j2 on the
+#                         2-core dev VM at load 4-5 (2026-12-05), lintian included
 #   asan     build-asan/  clang-14, ASan + LeakSanitizer + UBSan (and libFuzzer's coverage
 #                         instrumentation, so the same build serves the fuzz stage):
 #                         ctest -L 'unit|integration|golden', then ctest -L fuzz (corpus replay)

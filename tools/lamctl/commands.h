@@ -15,5 +15,6 @@ int CmdEmbed(int argc, char** argv);
 int CmdStatus(int argc, char** argv);
 int CmdPing(int argc, char** argv);
 int CmdCache(int argc, char** argv);
+int CmdModel(int argc, char** argv);
 
 }  // namespace lam::ctl

@@ -16,6 +16,7 @@ const Command kCommands[] = {
     {"status", "lamd's state in INFO sections (--json for scripts)", CmdStatus},
     {"ping", "round trips to lamd over the control socket", CmdPing},
     {"cache", "lamd's executable cache: ls | warm | clear", CmdCache},
+    {"model", "models in lamd's state directory: install DIR | ls | use NAME", CmdModel},
 };
 
 void Usage(FILE* f) {
