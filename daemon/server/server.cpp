@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <random>
 
@@ -952,6 +953,9 @@ void Server::FinishShutdown() {
   close(&watchdog_);
   close(&sigterm_);
   close(&sigint_);
+  // Closing the handle gives SIGTERM its default action back; a second SIGTERM (a supervisor or
+  // a script repeating itself) must not kill lamd while it finishes its bounded shutdown.
+  ::signal(SIGTERM, SIG_IGN);
   close(&async_);
   {
     std::lock_guard<std::mutex> lock(http_done_mu_);  // PostHttpCompletion sends only while open
