@@ -169,6 +169,7 @@ int Main(int argc, char** argv) {
   lam::engine::EngineOptions eo;
   eo.backend = config.backend;
   eo.threads = config.threads;
+  eo.device = config.device;
   auto engine = lam::engine::Engine::Open(config.model, eo);
   if (!engine.ok()) {
     log->critical("cannot load model {}: {}", config.model, engine.status().ToString());

@@ -9,10 +9,15 @@
 #include <map>
 #include <mutex>
 
+#include <spdlog/spdlog.h>
+
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_bert.h"
 #include "cache/cache_key.h"
 #include "engine/model_loader.h"
+#if LAM_HAVE_CUDA
+#include "backend/cuda/cuda_module.h"
+#endif
 
 namespace lam::engine {
 namespace {
@@ -148,14 +153,25 @@ class EngineImpl final : public Engine {
 };
 
 Status CheckBackendName(const std::string& name) {
-  if (name == "cpu" || name == "auto") return Status::Ok();
-  if (name == "cuda") {
-    return Status(LAM_STATUS_UNSUPPORTED,
-                  "backend 'cuda' is not available: this engine has no CUDA backend compiled in; "
-                  "use 'cpu' or 'auto'");
-  }
+  if (name == "cpu" || name == "auto" || name == "cuda") return Status::Ok();
   return Status(LAM_STATUS_INVALID_ARG,
                 "unknown backend '" + name + "' (expected 'cpu', 'cuda' or 'auto')");
+}
+
+// The CUDA backend from its module, or the reason it cannot serve this model here.
+Result<std::unique_ptr<backend::Backend>> OpenCudaBackend(const ModelWeights& weights, const EngineOptions& options) {
+#if LAM_HAVE_CUDA
+  LAM_ASSIGN_OR_RETURN(const cuda::CudaModuleApi* module, cuda::LoadCudaModule());
+  cuda::CudaBackendOptions o;
+  o.device = options.device;
+  std::unique_ptr<backend::Backend> b;
+  LAM_RETURN_IF_ERROR(module->create_backend(weights, o, &b));
+  return b;
+#else
+  (void)weights;
+  (void)options;
+  return Status(LAM_STATUS_UNSUPPORTED, "this build has no CUDA backend (built without the CUDA toolkit)");
+#endif
 }
 
 }  // namespace
@@ -196,7 +212,19 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
                                               " must also hold the most sequences of any bucket");
   }
   std::unique_ptr<backend::Backend> cpu;
-  if (weights.config.family == Family::kBert) {
+  if (options.backend != "cpu") {
+    auto cuda = OpenCudaBackend(weights, options);
+    if (cuda.ok()) {
+      cpu = std::move(cuda).value();
+    } else if (options.backend == "cuda") {
+      spdlog::warn("engine: backend 'cuda' unavailable, serving on the CPU backend: {}", cuda.status().ToString());
+    } else {
+      spdlog::info("engine: no CUDA backend ({}); using the CPU backend", cuda.status().message());
+    }
+  }
+  if (cpu != nullptr) {
+    // The CUDA backend was opened.
+  } else if (weights.config.family == Family::kBert) {
     LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBertBackend::Create(weights, options.threads));
   } else {
     cpu::CpuBackendOptions cpu_options;
@@ -209,12 +237,19 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
   cache::ExecutableIdentity id;
   id.model_fingerprint = info.fingerprint.empty() ? "unfingerprinted" : info.fingerprint;
   id.backend = cpu->name();
-  id.device = cache::HostCpuIsa() + "/threads=" + std::to_string(options.threads);
   const dnnl_version_t* v = dnnl_version();
-  id.toolkit = "onednn-" + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  id.driver = "none";
+  if (id.backend == "cuda") {
+    id.device = "cuda:" + std::to_string(options.device);
+    id.toolkit = "cuda-plan";
+    id.driver = "dlopen";
+    id.artifact = std::string("cuda-graph-") + family_name(weights.config.family);
+  } else {
+    id.device = cache::HostCpuIsa() + "/threads=" + std::to_string(options.threads);
+    id.toolkit = "onednn-" + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+    id.driver = "none";
+    id.artifact = std::string("cpu-exe-") + family_name(weights.config.family);
+  }
   id.precision = "fp32";
-  id.artifact = std::string("cpu-exe-") + family_name(weights.config.family);
   cache::ExecutableCache* cache = options.cache != nullptr ? options.cache : &cache::ExecutableCache::Global();
   return std::unique_ptr<Engine>(new EngineImpl(std::move(owner), std::move(info), std::move(cpu),
                                                 std::move(buckets), cache, std::move(id)));

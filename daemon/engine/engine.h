@@ -25,7 +25,11 @@
 namespace lam::engine {
 
 struct EngineOptions {
-  std::string backend = "cpu";  // "cpu" | "cuda" | "auto"
+  // "cpu" | "cuda" | "auto". "cuda" and "auto" load the CUDA backend module (cuda_module.h) and
+  // use device `device`; when it cannot serve (no module, no GPU, model unsupported) the engine
+  // logs why and serves on the CPU backend (backend_name() says which one runs).
+  std::string backend = "cpu";
+  int device = 0;               // CUDA device ordinal
   int threads = 0;              // worker threads for the CPU backend; 0 = all cores
   // Shape classes to warm; empty = DefaultBuckets(max_tokens). A sequence longer than the
   // largest token budget (but within max_tokens) runs alone in a bucket built on demand and
@@ -84,7 +88,7 @@ class Engine {
   // engine stays usable. Safe to call from several threads (calls may be serialised inside).
   virtual Status Embed(std::span<const TokenSpan> batch, float* out) = 0;
 
-  // Name of the backend in use ("cpu").
+  // Name of the backend in use ("cpu" or "cuda").
   virtual const char* backend_name() const = 0;
   // The configured buckets, smallest first.
   virtual const std::vector<backend::Bucket>& buckets() const = 0;

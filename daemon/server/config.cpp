@@ -111,6 +111,7 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     return BadValue(key, value, "one of off|fatal|error|warning|info|debug|trace");
   }
   if (key == "threads") return SetUnsigned(&c->threads, key, value, 4096);
+  if (key == "device") return SetUnsigned(&c->device, key, value, 1024);
   if (key == "cache_dir") { c->cache_dir = value; return Status::Ok(); }
   if (key == "cache_max_bytes") return SetUnsigned(&c->cache_max_bytes, key, value, 1ull << 44);
   if (key == "arch") {
@@ -299,6 +300,7 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --config FILE                config file read before the flags
   --log-level LEVEL            off|fatal|error|warning|info|debug|trace (default info)
   --threads N                  CPU backend threads, 0 = all cores
+  --device N                   CUDA device ordinal for --backend cuda|auto (default 0)
   --cache-dir DIR              persistent executable cache (default /var/cache/lamd; none = off)
   --cache-max-bytes N          size cap of the cache directory (default 2 GiB)
   --precompile                 offline: fill --cache-dir with the cubins of every bucket for

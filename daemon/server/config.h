@@ -19,6 +19,7 @@ struct Config {
   std::string config_file;                 // --config
   std::string log_level = "info";          // off|fatal|error|warning|info|debug|trace
   int threads = 0;                         // CPU backend threads; 0 = all cores
+  int device = 0;                          // CUDA device ordinal (backend cuda or auto)
   // Executable cache.
   std::string cache_dir = "/var/cache/lamd";  // persistent executables ("" or "none": memory only)
   uint64_t cache_max_bytes = 2ull << 30;   // size cap of the cache directory

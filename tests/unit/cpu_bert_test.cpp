@@ -15,6 +15,7 @@
 #include "backend/cpu/cpu_bert.h"
 #include "backend/cpu/cpu_layout.h"
 #include "engine_test_reference.h"
+#include "random_bert.h"
 
 namespace lam::cpu {
 namespace {
@@ -23,60 +24,7 @@ using enginetest::Gelu;
 using enginetest::LayerNorm;
 using enginetest::Linear;
 using enginetest::Mat;
-
-// Random BERT weights with MiniLM's shapes and realistic scales.
-class RandomBert {
- public:
-  RandomBert(uint64_t seed, int layers, int vocab = 1000, int max_tokens = 512) : rng_(seed) {
-    auto& c = w_.config;
-    c.family = engine::Family::kBert;
-    c.variant = engine::Variant::kNone;
-    c.layers = layers;
-    c.vocab_size = vocab;
-    c.position_table = 512;
-    c.max_tokens = max_tokens;
-    w_.word = Add(static_cast<size_t>(vocab) * kDm, 0.6f, 0.0f);
-    w_.pos = Add(512 * kDm, 0.3f, 0.0f);
-    w_.type = Add(2 * kDm, 0.1f, 0.0f);
-    w_.emb_ln_w = Add(kDm, 0.1f, 1.0f);
-    w_.emb_ln_b = Add(kDm, 0.05f, 0.0f);
-    for (int l = 0; l < layers; ++l) {
-      engine::BertLayerWeights L;
-      const float s = 1.0f / std::sqrt(static_cast<float>(kDm));
-      L.q_w = Add(kDm * kDm, 1.6f * s, 0.0f);  // scores of order 1-3: non-trivial softmax
-      L.q_b = Add(kDm, 0.1f, 0.0f);
-      L.k_w = Add(kDm * kDm, 1.6f * s, 0.0f);
-      L.k_b = Add(kDm, 0.1f, 0.0f);
-      L.v_w = Add(kDm * kDm, s, 0.0f);
-      L.v_b = Add(kDm, 0.1f, 0.0f);
-      L.attn_out_w = Add(kDm * kDm, s, 0.0f);
-      L.attn_out_b = Add(kDm, 0.1f, 0.0f);
-      L.ln1_w = Add(kDm, 0.1f, 1.0f);
-      L.ln1_b = Add(kDm, 0.05f, 0.0f);
-      L.ffn1_w = Add(kFfn * kDm, s, 0.0f);
-      L.ffn1_b = Add(kFfn, 0.1f, 0.0f);
-      L.ffn2_w = Add(kDm * kFfn, 1.0f / std::sqrt(static_cast<float>(kFfn)), 0.0f);
-      L.ffn2_b = Add(kDm, 0.1f, 0.0f);
-      L.ln2_w = Add(kDm, 0.1f, 1.0f);
-      L.ln2_b = Add(kDm, 0.05f, 0.0f);
-      w_.bert_layers.push_back(L);
-    }
-  }
-  const engine::ModelWeights& weights() const { return w_; }
-  engine::ModelWeights& mutable_weights() { return w_; }
-
- private:
-  const float* Add(size_t n, float scale, float mean) {
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    auto p = std::make_unique<float[]>(n);
-    for (size_t i = 0; i < n; ++i) p[i] = mean + scale * nd(rng_);
-    storage_.push_back(std::move(p));
-    return storage_.back().get();
-  }
-  std::mt19937_64 rng_;
-  std::vector<std::unique_ptr<float[]>> storage_;
-  engine::ModelWeights w_;
-};
+using enginetest::RandomBert;
 
 // HF BertModel + mean pooling + Normalize for one sequence, in double.
 std::vector<double> ReferenceEmbedding(const engine::ModelWeights& w, const std::vector<int32_t>& ids) {

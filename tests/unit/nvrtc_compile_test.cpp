@@ -73,7 +73,7 @@ TEST(NvrtcCompile, BucketNamesParseAndValidate) {
 }
 
 TEST(NvrtcCompile, CubinIsForTheRequestedArchAndHasEveryKernel) {
-  for (const char* arch : {"sm_90", "sm_80"}) {
+  for (const char* arch : {"sm_90", "sm_80", "sm_100"}) {  // H100/H200, A100, B200
     if (!HasArch(arch)) continue;
     const Cubin& c = Compiled(BucketSpec::Padded(64, 128), arch);
     EXPECT_EQ(c.arch, arch);

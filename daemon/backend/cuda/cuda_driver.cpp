@@ -42,6 +42,21 @@ const DriverApi* LoadDriver() {
   ok = Resolve(lib, "cuMemcpyHtoD_v2", &api.MemcpyHtoD) && ok;
   ok = Resolve(lib, "cuMemcpyDtoH_v2", &api.MemcpyDtoH) && ok;
   ok = Resolve(lib, "cuGetErrorString", &api.GetErrorString) && ok;
+  ok = Resolve(lib, "cuStreamCreate", &api.StreamCreate) && ok;
+  ok = Resolve(lib, "cuStreamDestroy_v2", &api.StreamDestroy) && ok;
+  ok = Resolve(lib, "cuStreamSynchronize", &api.StreamSynchronize) && ok;
+  ok = Resolve(lib, "cuStreamBeginCapture_v2", &api.StreamBeginCapture) && ok;
+  ok = Resolve(lib, "cuStreamEndCapture", &api.StreamEndCapture) && ok;
+  ok = Resolve(lib, "cuGraphInstantiateWithFlags", &api.GraphInstantiate) && ok;
+  ok = Resolve(lib, "cuGraphLaunch", &api.GraphLaunch) && ok;
+  ok = Resolve(lib, "cuGraphExecDestroy", &api.GraphExecDestroy) && ok;
+  ok = Resolve(lib, "cuGraphDestroy", &api.GraphDestroy) && ok;
+  ok = Resolve(lib, "cuMemcpyHtoDAsync_v2", &api.MemcpyHtoDAsync) && ok;
+  ok = Resolve(lib, "cuMemcpyDtoHAsync_v2", &api.MemcpyDtoHAsync) && ok;
+  ok = Resolve(lib, "cuMemHostAlloc", &api.MemHostAlloc) && ok;
+  ok = Resolve(lib, "cuMemFreeHost", &api.MemFreeHost) && ok;
+  ok = Resolve(lib, "cuMemGetInfo_v2", &api.MemGetInfo) && ok;
+  ok = Resolve(lib, "cuDeviceGetName", &api.DeviceGetName) && ok;
   if (!ok) return nullptr;  // the library stays loaded; it is process-lifetime anyway
   return &api;
 }

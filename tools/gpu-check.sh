@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# One call on a GPU machine: build the CUDA backend and its tests, run `ctest -L gpu` (and the
+# GPU test binaries under compute-sanitizer memcheck when the toolkit has it), the GPU benchmark
+# when lam-bench has one, and print one table. Sized for a fresh H200 host in under 8 minutes.
+#
+#   tools/gpu-check.sh              everything
+#   tools/gpu-check.sh --build-only the configure + build step only (works without a GPU)
+#
+#   LAM_GPU_BUILD_DIR  build directory (default build-gpu)
+#   LAM_GPU_ARCH       CUDA architecture for CMake (default: the device's, else 90)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+build=${LAM_GPU_BUILD_DIR:-build-gpu}
+jobs=$(nproc)
+build_only=0
+[ "${1:-}" = "--build-only" ] && build_only=1
+rows=()
+failed=0
+row() { rows+=("$(printf '| %-28s | %-7s | %-8s | %s' "$1" "$2" "$3" "$4")"); [ "$2" = FAIL ] && failed=1; }
+table() {
+  echo
+  echo "=== gpu-check: $(git rev-parse --short HEAD 2>/dev/null || echo unknown) on ${device:-no device} ==="
+  printf '| %-28s | %-7s | %-8s | %s\n' step result seconds detail
+  printf '|%s|%s|%s|%s\n' "------------------------------" "---------" "----------" "------"
+  printf '%s\n' "${rows[@]}"
+}
+timed() {  # timed NAME DETAIL_ON_FAIL CMD...: runs CMD, records one row
+  local name=$1 note=$2
+  shift 2
+  local t0=$SECONDS log
+  log=$(mktemp)
+  if "$@" >"$log" 2>&1; then
+    row "$name" ok $((SECONDS - t0)) "$(tail -n 1 "$log" | cut -c1-90)"
+  else
+    row "$name" FAIL $((SECONDS - t0)) "$note (log: $log)"
+    tail -n 40 "$log" >&2
+    return 1
+  fi
+}
+
+device=$(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader 2>/dev/null | head -n 1)
+arch=${LAM_GPU_ARCH:-$(echo "$device" | awk -F', ' '{gsub(/\./, "", $2); print $2}')}
+[ -n "$arch" ] || arch=90
+
+launcher=()
+command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+targets=(lamd lam_cuda_backend unit_plan_host_test unit_cuda_module_test unit_engine_validate_test)
+for src in tests/gpu/*_test.cpp; do targets+=("gpu_$(basename "$src" .cpp)"); done
+
+timed configure "cmake configure failed" \
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLAM_FATAL_WARNINGS=ON -DLAM_CUDA=ON \
+  -DLAM_CUDA_ARCHITECTURES="$arch" "${launcher[@]}" || { table; exit 1; }
+timed build "build failed" cmake --build "$build" -j"$jobs" --target "${targets[@]}" || { table; exit 1; }
+if [ "$build_only" = 1 ]; then table; exit 0; fi
+
+if [ -z "$device" ]; then
+  row "gpu tests" SKIP 0 "no NVIDIA device (nvidia-smi lists none)"
+  table
+  exit "$failed"
+fi
+
+# The host-side checks of the same plan first (seconds), then the device ones.
+timed "unit: plan + module" "host executor or module tests failed" \
+  ctest --test-dir "$build" --output-on-failure -R 'PlanHostTest|CudaModuleTest|EngineOpenTest' || true
+timed "ctest -L gpu" "GPU tests failed" ctest --test-dir "$build" --output-on-failure -L gpu --timeout 300 || true
+
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$sanitizer" ]; then
+  for bin in "$build"/tests/bin/gpu_*; do
+    timed "memcheck $(basename "$bin")" "compute-sanitizer memcheck reported errors" \
+      timeout 240 "$sanitizer" --tool memcheck --error-exitcode 1 --leak-check no "$bin" || true
+  done
+else
+  row "memcheck" SKIP 0 "compute-sanitizer not installed"
+fi
+
+if "$build/bin/lam-bench" --help 2>&1 | grep -q -- '--backend'; then
+  timed "lam-bench engine (cuda)" "benchmark failed" \
+    "$build/bin/lam-bench" engine --backend cuda --synthetic f128 -r 3 || true
+else
+  row "lam-bench engine (cuda)" SKIP 0 "lam-bench has no --backend cuda yet"
+fi
+table
+exit "$failed"
