@@ -180,7 +180,8 @@ class HttpFaceTest : public LamdTest {
  protected:
   void SetUp() override {
     LamdTest::SetUp();
-    http_ = dir_ + "/http.sock";
+    // Beside the control socket, in SocketPath()'s short /tmp directory (sun_path: 107 bytes).
+    http_ = socket_.substr(0, socket_.rfind('/')) + "/http.sock";
   }
   // A lamd with HTTP on a Unix socket in the test's directory, plus `extra` flags.
   void StartLamd(std::vector<std::string> extra = {}) {
