@@ -133,8 +133,18 @@ Status Server::Start() {
   if (int rc = uv_loop_init(&loop_); rc != 0) return Status(LAM_STATUS_INTERNAL, uv_strerror(rc));
   loop_.data = this;
   // Before the control socket: once that accepts, the HTTP listeners are bound too (nothing is
-  // served before Run()).
-  LAM_RETURN_IF_ERROR(StartHttp());
+  // served before Run()). On failure the loop is torn down here: lamd exits without leaks.
+  if (Status st = StartHttp(); !st.ok()) {
+    if (http_) http_->Close();
+    {
+      std::lock_guard<std::mutex> lock(http_done_mu_);
+      if (http_async_open_) uv_close(reinterpret_cast<uv_handle_t*>(&http_async_), nullptr);
+      http_async_open_ = false;
+    }
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    uv_loop_close(&loop_);
+    return st;
+  }
 
   if (config_.socket.empty() || config_.socket.size() >= sizeof(sockaddr_un::sun_path)) {
     return Status(LAM_STATUS_INVALID_ARG, "socket path '" + config_.socket + "' is empty or longer than " +

@@ -180,8 +180,7 @@ class HttpFaceTest : public LamdTest {
  protected:
   void SetUp() override {
     LamdTest::SetUp();
-    // Beside the control socket (a short /tmp path): the scratch dir under a build tree can pass
-    // the 107-byte limit of a Unix socket path (it did in build-tsan).
+    // Beside the control socket, in SocketPath()'s short /tmp directory (sun_path: 107 bytes).
     http_ = socket_.substr(0, socket_.rfind('/')) + "/http.sock";
   }
   // A lamd with HTTP on a Unix socket in the test's directory, plus `extra` flags.
