@@ -18,7 +18,11 @@ build_only=0
 [ "${1:-}" = "--build-only" ] && build_only=1
 rows=()
 failed=0
-row() { rows+=("$(printf '| %-28s | %-7s | %-8s | %s' "$1" "$2" "$3" "$4")"); [ "$2" = FAIL ] && failed=1; }
+row() {
+  rows+=("$(printf '| %-28s | %-7s | %-8s | %s' "$1" "$2" "$3" "$4")")
+  if [ "$2" = FAIL ]; then failed=1; fi
+  return 0
+}
 table() {
   echo
   echo "=== gpu-check: $(git rev-parse --short HEAD 2>/dev/null || echo unknown) on ${device:-no device} ==="
