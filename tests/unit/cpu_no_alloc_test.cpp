@@ -155,7 +155,10 @@ Counts CountedRun(CpuBackend& be, backend::Executable& exe, const std::vector<en
 // oneDNN's verbose log (level 2: creation and execution) written during one Run.
 std::string VerboseRun(CpuBackend& be, backend::Executable& exe, const std::vector<engine::TokenSpan>& batch,
                        float* out, Status* st) {
-  const std::string path = std::string(LAM_TEST_DATA_DIR) + "/excache-no-alloc-verbose.txt";
+  // One file per process: ctest runs the variants as separate processes side by side, and a
+  // shared name let one truncate the other's log (it counted 33 of 128 GEMM calls under -j2).
+  const std::string path =
+      std::string(LAM_TEST_DATA_DIR) + "/excache-no-alloc-verbose-" + std::to_string(::getpid()) + ".txt";
   std::fflush(stdout);
   const int saved = dup(1);
   const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
@@ -171,6 +174,8 @@ std::string VerboseRun(CpuBackend& be, backend::Executable& exe, const std::vect
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
+  in.close();
+  std::remove(path.c_str());
   return ss.str();
 }
 
