@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+
 namespace lam::engine {
 
 enum class Family { kLam, kBert };
@@ -116,5 +118,10 @@ struct ModelWeights {
   std::vector<LamLayerWeights> lam_layers;    // family kLam
   std::vector<BertLayerWeights> bert_layers;  // family kBert
 };
+
+// Every tensor the model's family and variant compute with is wired (non-null), and the LAM
+// resonance-flux layout matches the variant. MODEL_INVALID naming the layer and tensor
+// otherwise. Each backend calls it before it packs or reorders weights.
+Status CheckWeightsWired(const ModelWeights& w);
 
 }  // namespace lam::engine

@@ -52,10 +52,6 @@ void StartWorkers(CpuThreads& threads) {
   });
 }
 
-Status Missing(int layer, const char* name) {
-  return Status(LAM_STATUS_MODEL_INVALID,
-                "layer " + std::to_string(layer) + ": tensor " + name + " is missing");
-}
 
 }  // namespace
 
@@ -153,36 +149,9 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const engine::ModelWeight
 }
 
 Status CpuBackend::Init() {
+  LAM_RETURN_IF_ERROR(engine::CheckWeightsWired(w_));
   const Variant v = w_.config.variant;
   const bool recurrent = v != Variant::kF128;
-  for (size_t l = 0; l < w_.lam_layers.size(); ++l) {
-    const auto& L = w_.lam_layers[l];
-    const int li = static_cast<int>(l);
-#define LAM_REQUIRE_(field) \
-  if (L.field == nullptr) return Missing(li, #field)
-    LAM_REQUIRE_(q); LAM_REQUIRE_(k); LAM_REQUIRE_(v); LAM_REQUIRE_(g); LAM_REQUIRE_(o);
-    LAM_REQUIRE_(conv_q_w); LAM_REQUIRE_(conv_q_b); LAM_REQUIRE_(conv_k_w); LAM_REQUIRE_(conv_k_b);
-    LAM_REQUIRE_(conv_v_w); LAM_REQUIRE_(conv_v_b); LAM_REQUIRE_(beta); LAM_REQUIRE_(fgate);
-    LAM_REQUIRE_(sgate); LAM_REQUIRE_(onorm_w); LAM_REQUIRE_(ln1_w); LAM_REQUIRE_(ln1_b);
-    LAM_REQUIRE_(ffn1_w); LAM_REQUIRE_(ffn1_b); LAM_REQUIRE_(ffn2_w); LAM_REQUIRE_(ffn2_b);
-    LAM_REQUIRE_(ln2_w); LAM_REQUIRE_(ln2_b);
-    if (recurrent) {
-      LAM_REQUIRE_(fdecay_w); LAM_REQUIRE_(fdecay_b); LAM_REQUIRE_(fdecay_bias2);
-      LAM_REQUIRE_(sdecay_w); LAM_REQUIRE_(sdecay_b); LAM_REQUIRE_(sdecay_bias2);
-      LAM_REQUIRE_(flux_w); LAM_REQUIRE_(flux_temp); LAM_REQUIRE_(flux_net1_w);
-      LAM_REQUIRE_(flux_net1_b); LAM_REQUIRE_(flux_net2_w); LAM_REQUIRE_(flux_net2_b);
-      if (L.flux_w_per_head != (v != Variant::kR32)) {
-        return Status(LAM_STATUS_MODEL_INVALID,
-                      "layer " + std::to_string(li) + ": resonance_flux.W_bilinear layout does not match variant " +
-                          engine::variant_name(v));
-      }
-    }
-    if (v == Variant::kR64T) {
-      LAM_REQUIRE_(tflux_net1_w); LAM_REQUIRE_(tflux_net1_b); LAM_REQUIRE_(tflux_net2_w);
-      LAM_REQUIRE_(tflux_net2_b);
-    }
-#undef LAM_REQUIRE_
-  }
 
   Status st;
   threads_->Execute([&] {

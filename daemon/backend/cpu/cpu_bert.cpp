@@ -11,14 +11,6 @@
 #include "backend/cpu/cpu_ops.h"
 
 namespace lam::cpu {
-namespace {
-
-Status Missing(size_t layer, const char* name) {
-  return Status(LAM_STATUS_MODEL_INVALID,
-                "bert layer " + std::to_string(layer) + ": tensor " + name + " is missing");
-}
-
-}  // namespace
 
 struct CpuBertBackend::LayerPack {
   dnnl::memory w_qkv, w_out, w_ffn1, w_ffn2;
@@ -97,16 +89,7 @@ Result<std::unique_ptr<CpuBertBackend>> CpuBertBackend::Create(const engine::Mod
 }
 
 Status CpuBertBackend::Init() {
-  for (size_t l = 0; l < w_.bert_layers.size(); ++l) {
-    const auto& L = w_.bert_layers[l];
-#define LAM_REQUIRE_(field) \
-  if (L.field == nullptr) return Missing(l, #field)
-    LAM_REQUIRE_(q_w); LAM_REQUIRE_(q_b); LAM_REQUIRE_(k_w); LAM_REQUIRE_(k_b);
-    LAM_REQUIRE_(v_w); LAM_REQUIRE_(v_b); LAM_REQUIRE_(attn_out_w); LAM_REQUIRE_(attn_out_b);
-    LAM_REQUIRE_(ln1_w); LAM_REQUIRE_(ln1_b); LAM_REQUIRE_(ffn1_w); LAM_REQUIRE_(ffn1_b);
-    LAM_REQUIRE_(ffn2_w); LAM_REQUIRE_(ffn2_b); LAM_REQUIRE_(ln2_w); LAM_REQUIRE_(ln2_b);
-#undef LAM_REQUIRE_
-  }
+  LAM_RETURN_IF_ERROR(engine::CheckWeightsWired(w_));
 
   Status st;
   threads_->Execute([&] {

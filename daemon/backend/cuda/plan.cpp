@@ -24,10 +24,6 @@ int ChunkOf(int padded, int c0) {
   return c;
 }
 
-Status Missing(const std::string& where, const char* name) {
-  return Status(LAM_STATUS_MODEL_INVALID, where + ": tensor " + name + " is missing");
-}
-
 }  // namespace
 
 int PackedModel::Add(std::string name, const float* data, size_t count) {
@@ -42,6 +38,7 @@ int PackedModel::Own(std::string name, std::vector<float> data) {
 
 Result<std::unique_ptr<PackedModel>> PackedModel::Create(const engine::ModelWeights& w) {
   const engine::ModelConfig& c = w.config;
+  LAM_RETURN_IF_ERROR(engine::CheckWeightsWired(w));
   if (c.hidden != kDm || c.heads != kHeads || c.head_dim != LAM_HEAD_DIM || c.intermediate != kFfn) {
     return Status(LAM_STATUS_UNSUPPORTED,
                   "the CUDA plan is specialised for hidden 384, 12 heads of 32, FFN 1536; model has hidden " +
@@ -75,13 +72,6 @@ Result<std::unique_ptr<PackedModel>> PackedModel::Create(const engine::ModelWeig
     for (size_t l = 0; l < w.bert_layers.size(); ++l) {
       const auto& L = w.bert_layers[l];
       const std::string p = "bert layer " + std::to_string(l);
-#define LAM_REQUIRE_(field) \
-  if (L.field == nullptr) return Missing(p, #field)
-      LAM_REQUIRE_(q_w); LAM_REQUIRE_(q_b); LAM_REQUIRE_(k_w); LAM_REQUIRE_(k_b);
-      LAM_REQUIRE_(v_w); LAM_REQUIRE_(v_b); LAM_REQUIRE_(attn_out_w); LAM_REQUIRE_(attn_out_b);
-      LAM_REQUIRE_(ln1_w); LAM_REQUIRE_(ln1_b); LAM_REQUIRE_(ffn1_w); LAM_REQUIRE_(ffn1_b);
-      LAM_REQUIRE_(ffn2_w); LAM_REQUIRE_(ffn2_b); LAM_REQUIRE_(ln2_w); LAM_REQUIRE_(ln2_b);
-#undef LAM_REQUIRE_
       std::vector<float> wqkv(static_cast<size_t>(kQkv) * dm), bqkv(kQkv);
       const float* ws[3] = {L.q_w, L.k_w, L.v_w};
       const float* bs[3] = {L.q_b, L.k_b, L.v_b};
@@ -121,29 +111,6 @@ Result<std::unique_ptr<PackedModel>> PackedModel::Create(const engine::ModelWeig
   for (size_t l = 0; l < w.lam_layers.size(); ++l) {
     const auto& L = w.lam_layers[l];
     const std::string p = "layer " + std::to_string(l);
-#define LAM_REQUIRE_(field) \
-  if (L.field == nullptr) return Missing(p, #field)
-    LAM_REQUIRE_(q); LAM_REQUIRE_(k); LAM_REQUIRE_(v); LAM_REQUIRE_(g); LAM_REQUIRE_(o);
-    LAM_REQUIRE_(conv_q_w); LAM_REQUIRE_(conv_q_b); LAM_REQUIRE_(conv_k_w); LAM_REQUIRE_(conv_k_b);
-    LAM_REQUIRE_(conv_v_w); LAM_REQUIRE_(conv_v_b); LAM_REQUIRE_(beta); LAM_REQUIRE_(fgate);
-    LAM_REQUIRE_(sgate); LAM_REQUIRE_(onorm_w); LAM_REQUIRE_(ln1_w); LAM_REQUIRE_(ln1_b);
-    LAM_REQUIRE_(ffn1_w); LAM_REQUIRE_(ffn1_b); LAM_REQUIRE_(ffn2_w); LAM_REQUIRE_(ffn2_b);
-    LAM_REQUIRE_(ln2_w); LAM_REQUIRE_(ln2_b);
-    if (recurrent) {
-      LAM_REQUIRE_(fdecay_w); LAM_REQUIRE_(fdecay_b); LAM_REQUIRE_(fdecay_bias2);
-      LAM_REQUIRE_(sdecay_w); LAM_REQUIRE_(sdecay_b); LAM_REQUIRE_(sdecay_bias2);
-      LAM_REQUIRE_(flux_w); LAM_REQUIRE_(flux_temp); LAM_REQUIRE_(flux_net1_w);
-      LAM_REQUIRE_(flux_net1_b); LAM_REQUIRE_(flux_net2_w); LAM_REQUIRE_(flux_net2_b);
-      if (L.flux_w_per_head != (c.variant != Variant::kR32)) {
-        return Status(LAM_STATUS_MODEL_INVALID, p + ": resonance_flux.W_bilinear layout does not match variant " +
-                                                    engine::variant_name(c.variant));
-      }
-    }
-    if (c.variant == Variant::kR64T) {
-      LAM_REQUIRE_(tflux_net1_w); LAM_REQUIRE_(tflux_net1_b); LAM_REQUIRE_(tflux_net2_w);
-      LAM_REQUIRE_(tflux_net2_b);
-    }
-#undef LAM_REQUIRE_
     // Fused input projection rows in Z's column order (lamk::kZ*), zero rows elsewhere.
     std::vector<float> win(static_cast<size_t>(lamk::kZCols) * dm, 0.0f);
     auto put = [&](int row0, const float* src, int rows) {
