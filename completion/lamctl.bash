@@ -18,7 +18,7 @@ _lamctl() {
   fi
   case $cmd in
     status) COMPREPLY=($(compgen -W "--socket --json --prometheus --help server model clients queue batches requests executables" -- "$cur")) ;;
-    ping) COMPREPLY=($(compgen -W "--socket -c --help" -- "$cur")) ;;
+    ping) COMPREPLY=($(compgen -W "--socket -c --live --help" -- "$cur")) ;;
     cache)
       if [ "$COMP_CWORD" -eq 2 ]; then
         COMPREPLY=($(compgen -W "ls warm clear" -- "$cur"))

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// lamd: loads and warms the model, then serves embeddings over the control socket and
+// lamd: loads the model, listens, warms up, then serves embeddings over the control socket and
 // per-client shared memory until SIGTERM, which drains in-flight work (exit 0).
 #include <systemd/sd-daemon.h>
 
@@ -20,36 +20,11 @@
 #include "server/config.h"
 #include "server/logging.h"
 #include "server/server.h"
+#include "server/warmup.h"
 
 namespace {
 
 using lam::server::Config;
-
-// Compiles (or loads) every executable the engine is configured for, so that no request
-// pays for a compile after READY=1, then runs one short sequence through the whole path.
-lam::Result<lam::server::WarmupInfo> Warmup(lam::engine::Engine* engine) {
-  lam::server::WarmupInfo info;
-  const auto log = lam::server::Logger("warmup");
-  const auto t0 = std::chrono::steady_clock::now();
-  LAM_RETURN_IF_ERROR(engine->Warm([&](const lam::cache::WarmProgress& p) {
-    log->info("warmup [{}/{}] bucket {}: {} in {:.1f} ms", p.index, p.total, p.bucket,
-              lam::cache::WarmSourceName(p.source), p.ms);
-    sd_notifyf(0, "STATUS=warming up: bucket %zu/%zu (%s)", p.index, p.total, p.bucket.c_str());
-    char ms[32];
-    std::snprintf(ms, sizeof(ms), "%.1fms", p.ms);
-    info.steps.push_back(p.bucket + ":" + lam::cache::WarmSourceName(p.source) + ":" + ms);
-  }));
-  const auto& mc = engine->info().config;
-  std::vector<int32_t> ids(std::min(16, mc.max_tokens));
-  for (size_t j = 0; j < ids.size(); ++j) ids[j] = static_cast<int32_t>((j * 7 + 1) % static_cast<size_t>(mc.vocab_size));
-  std::vector<float> out(static_cast<size_t>(engine->info().embedding_dim));
-  lam::engine::TokenSpan span{ids.data(), ids.size()};
-  LAM_RETURN_IF_ERROR(engine->Embed({&span, 1}, out.data()));
-  info.total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& b : engine->buckets()) info.buckets.push_back(b.ToString());
-  log->info("{} executables ready in {:.3f} s", engine->stats().executables, info.total_seconds);
-  return info;
-}
 
 // lamd --precompile [--arch sm_90] --cache-dir DIR [--model DIR]: fills DIR with the NVRTC cubins
 // of every default bucket for the architecture (no GPU needed) and prints one line per bucket.
@@ -150,7 +125,6 @@ int Main(int argc, char** argv) {
   // The persistent executable cache: what a backend can persist is loaded from here instead of
   // compiled. An unusable directory only costs the restart speed-up, so lamd goes on without it.
   std::unique_ptr<lam::cache::DiskCache> disk;
-  std::string cache_dir;
   if (!config.cache_dir.empty() && config.cache_dir != "none") {
     lam::cache::DiskCacheOptions dco;
     dco.dir = config.cache_dir;
@@ -158,11 +132,11 @@ int Main(int argc, char** argv) {
     auto d = lam::cache::DiskCache::Open(dco);
     if (d.ok()) {
       disk = std::move(d).value();
-      cache_dir = config.cache_dir;
       lam::cache::ExecutableCache::Global().AttachDisk(disk.get());
-      log->info("executable cache directory {}", cache_dir);
+      log->info("executable cache directory {}", config.cache_dir);
     } else {
       log->warn("executable cache directory unusable, continuing in memory only: {}", d.status().ToString());
+      config.cache_dir = "none";  // what status shows
     }
   }
 
@@ -180,24 +154,18 @@ int Main(int argc, char** argv) {
   log->info("model {} loaded: {} {} layers, dim {}, max {} tokens, fingerprint {}", mi.name,
             lam::engine::family_name(mi.config.family), mi.config.layers, mi.embedding_dim,
             mi.config.max_tokens, mi.fingerprint);
-  sd_notify(0, "STATUS=warming up");
-  auto warm = Warmup(engine->get());
-  if (!warm.ok()) {
-    log->critical("warmup failed: {}", warm.status().ToString());
-    return 1;
-  }
-  log->info("warmup done: {} buckets in {:.3f} s", warm->buckets.size(), warm->total_seconds);
-  warm->cache_dir = cache_dir;
-
-  lam::server::Server server(config, engine->get(), std::move(warm.value()));
+  // The control socket and the HTTP listeners answer from here on; requests are admitted once
+  // the warm-up (on its own thread) is done, and READY=1 goes to systemd then (server.cpp).
+  lam::engine::Engine* eng = engine->get();
+  lam::server::Server server(config, eng,
+                             [eng](const lam::server::WarmupProgressFn& progress) { return lam::server::WarmEngine(eng, progress); });
   st = server.Start();
   if (!st.ok()) {
     log->critical("cannot serve: {}", st.ToString());
     sd_notifyf(0, "STATUS=failed: %s", st.message().c_str());
     return 1;
   }
-  log->info("serving on {}", config.socket);
-  sd_notifyf(0, "READY=1\nSTATUS=serving %s (%s)", mi.name.c_str(), (*engine)->backend_name());
+  log->info("listening on {}; warming up", config.socket);
   const int rc = server.Run();
   log->info("exiting with status {}", rc);
   if (server.must_exit_now()) {

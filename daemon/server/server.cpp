@@ -84,14 +84,15 @@ void Server::Boundary(H* h, A... a) noexcept {
   Guarded("libuv callback", &self->counters_.callback_errors, [&] { Fn(h, a...); });
 }
 
-Server::Server(Config config, engine::Engine* engine, WarmupInfo warmup)
-    : config_(std::move(config)), engine_(engine), warmup_(std::move(warmup)),
+Server::Server(Config config, engine::Engine* engine, WarmupFn warmup)
+    : config_(std::move(config)), engine_(engine), warmup_fn_(std::move(warmup)),
       policy_(::getuid(), config_.allow_uids, config_.allow_group, config_.admin_uids),
       limits_(ConnLimitsOptions{config_.max_pending_connections, config_.max_pending_per_uid, config_.max_clients,
                                 SessionsPerUid(config_)}),
       arena_budget_(ArenaBudget::Create({config_.arena_budget_per_uid, config_.arena_budget_total})) {}
 
 Server::~Server() {
+  if (warmup_thread_.joinable()) warmup_thread_.join();
   if (data_plane_) data_plane_->Stop();
   text_worker_.Stop();
   if (scheduler_) scheduler_->Shutdown();
@@ -183,6 +184,10 @@ Status Server::Start() {
 
   uv_async_init(&loop_, &async_, Boundary<&Server::OnAsync>);
   async_.data = this;
+  {
+    std::lock_guard<std::mutex> lock(async_mu_);
+    async_open_ = true;
+  }
   uv_signal_init(&loop_, &sigterm_);
   sigterm_.data = this;
   uv_signal_start(&sigterm_, Boundary<&Server::OnSignal>, SIGTERM);
@@ -208,6 +213,38 @@ Status Server::Start() {
 }
 
 int Server::Run() {
+  {
+    std::lock_guard<std::mutex> lock(warmup_mu_);
+    warmup_total_ = engine_->buckets().size();
+  }
+  if (warmup_fn_) {
+    sd_notify(0, "STATUS=warming up");
+    warmup_thread_ = std::thread([this] {
+      Status status(LAM_STATUS_INTERNAL, "the warm-up threw; see lamd's log");
+      WarmupInfo info;
+      Guarded("warm-up", &counters_.callback_errors, [&] {
+        Result<WarmupInfo> r = warmup_fn_([this](const cache::WarmProgress& p) {
+          sd_notifyf(0, "STATUS=warming up: bucket %zu/%zu (%s)", p.index, p.total, p.bucket.c_str());
+          std::lock_guard<std::mutex> lock(warmup_mu_);
+          warmup_done_ = p.index;
+          warmup_total_ = p.total;
+          warmup_bucket_ = p.bucket;
+        });
+        status = r.status();
+        if (r.ok()) info = std::move(r).value();
+      });
+      {
+        std::lock_guard<std::mutex> lock(warmup_mu_);
+        warmup_ = std::move(info);
+        warmup_status_ = status;
+      }
+      warmup_finished_.store(true);
+      WakeLoop();  // FinishWarmup runs on the loop
+    });
+  } else {
+    warmup_finished_.store(true);
+    FinishWarmup();
+  }
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
   return exit_code_;
@@ -215,7 +252,14 @@ int Server::Run() {
 
 void Server::RequestStop() {
   stop_requested_.store(true);
-  uv_async_send(&async_);
+  WakeLoop();
+}
+
+void Server::WakeLoop() {
+  // Run() may have returned (a failed warm-up ends it by itself): async_ is then closed, and
+  // libuv aborts on a send to a closed handle.
+  std::lock_guard<std::mutex> lock(async_mu_);
+  if (async_open_) uv_async_send(&async_);
 }
 
 // ---- connections -----------------------------------------------------------------------
@@ -359,6 +403,16 @@ void Server::ProcessFrames(Conn* c) {
       CloseConn(c, "control protocol major mismatch");
       return;
     }
+    if (h.type == shm::kFrameHello && MustWaitForWarmup(c, c->rbuf.data() + sizeof(h), h.payload_size, version_ok)) {
+      // Answered when the warm-up ends (ReleaseParkedHellos): the client waits inside its
+      // connect timeout instead of failing. The connection still counts as pending (the caps
+      // bound how many wait), but its hello arrived: the hello deadline no longer applies.
+      c->busy = true;
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->pipe));
+      uv_timer_stop(&c->hello_timer);
+      parked_hellos_.push_back(c->id);
+      return;
+    }
     if (h.type == shm::kFrameHello) {
       HandleHello(c, c->rbuf.data() + sizeof(h), h.payload_size, version_ok);
     } else {
@@ -417,6 +471,12 @@ void Server::HandleCacheRequest(Conn* c, const char* payload, uint32_t size) {
                              "uid " + std::to_string(c->cred.uid) + " may not run 'cache " + verb +
                                  "': only root, lamd's uid " + std::to_string(policy_.self_uid()) +
                                  " and admin-uids may"));
+    return;
+  }
+  if (!serving_) {
+    SendFrame(c, shm::kFrameCacheReply,
+              CacheErrorJson(LAM_STATUS_DAEMON_UNAVAILABLE,
+                             "lamd is warming up (" + WarmupProgressText() + "); 'cache " + verb + "' waits until it is ready"));
     return;
   }
   auto job = std::make_unique<CacheJob>();
@@ -680,7 +740,7 @@ void Server::OnViolation(uint64_t client_id, const char* why) {
     std::lock_guard<std::mutex> lock(handoff_mu_);
     handoff_broken_.emplace_back(client_id, why);
   }
-  uv_async_send(&async_);
+  WakeLoop();
 }
 
 void Server::CompleteNow(ClientSession* s, uint64_t ticket, uint64_t output_offset, const Status& st,
@@ -875,7 +935,67 @@ void Server::OnAsync(uv_async_t* a) {
     Log()->warn("client {} (pid {}): {}; disconnecting", id, it->second->cred.pid, why);
     self->CloseConn(it->second, why.c_str());
   }
+  if (self->warmup_finished_.load() && !self->warmup_handled_) self->FinishWarmup();
   if (self->stop_requested_.exchange(false)) self->BeginShutdown();
+}
+
+void Server::FinishWarmup() {
+  warmup_handled_ = true;
+  if (warmup_thread_.joinable()) warmup_thread_.join();
+  Status st;
+  double seconds = 0;
+  size_t buckets = 0;
+  {
+    std::lock_guard<std::mutex> lock(warmup_mu_);
+    st = warmup_status_;
+    seconds = warmup_.total_seconds;
+    buckets = warmup_.buckets.size();
+  }
+  if (!st.ok()) {
+    Log()->critical("warmup failed: {}", st.ToString());
+    sd_notifyf(0, "STATUS=warmup failed: %s", st.message().c_str());
+    exit_code_ = 1;
+    BeginShutdown();
+    return;
+  }
+  if (draining_) return;  // stopped while warming: parked hellos were refused already
+  serving_ = true;
+  if (warmup_fn_) Log()->info("warmup done: {} buckets in {:.3f} s; serving on {}", buckets, seconds, config_.socket);
+  sd_notifyf(0, "READY=1\nSTATUS=serving %s (%s)", engine_->info().name.c_str(), engine_->backend_name());
+  ReleaseParkedHellos();
+}
+
+void Server::ReleaseParkedHellos() {
+  std::vector<uint64_t> parked;
+  parked.swap(parked_hellos_);
+  for (uint64_t id : parked) {
+    const auto it = conns_.find(id);
+    if (it == conns_.end()) continue;
+    Conn* c = it->second;
+    const bool ok = Guarded("parked hello", &counters_.callback_errors, [&] {
+      c->busy = false;
+      ProcessFrames(c);
+      if (!c->closing && !c->busy) uv_read_start(reinterpret_cast<uv_stream_t*>(&c->pipe), OnAlloc, OnRead);
+    });
+    if (!ok) CloseConn(c, "internal error answering a hello held during warm-up");
+  }
+}
+
+bool Server::MustWaitForWarmup(const Conn* c, const char* payload, uint32_t size, bool version_ok) const {
+  if (serving_ || draining_ || !version_ok) return false;
+  shm::HelloRequest h{};
+  std::memcpy(&h, payload, std::min<size_t>(size, sizeof(h)));
+  // Connections without a segment (lamctl status, ping, cache ls) are answered at once, and so
+  // is a hello that will be refused anyway.
+  std::string why;
+  return (h.flags & shm::kHelloWantSegment) != 0 && policy_.Allows(c->cred.uid, c->cred.gid, &why);
+}
+
+std::string Server::WarmupProgressText() {
+  std::lock_guard<std::mutex> lock(warmup_mu_);
+  std::string s = "bucket " + std::to_string(warmup_done_) + " of " + std::to_string(warmup_total_) + " done";
+  if (!warmup_bucket_.empty()) s += " (last " + warmup_bucket_ + ")";
+  return s;
 }
 
 // ---- lifecycle ---------------------------------------------------------------------------
@@ -894,6 +1014,7 @@ void Server::BeginShutdown() {
   data_plane_->Stop();
   draining_ = true;
   sd_notify(0, "STOPPING=1\nSTATUS=draining in-flight work");
+  ReleaseParkedHellos();  // refused: the daemon is shutting down
   if (listening_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     ::unlink(config_.socket.c_str());
@@ -912,7 +1033,10 @@ void Server::OnDrainTimer(uv_timer_t* t) {
     }
   }
   if (!idle && shm::MonotonicNs() < self->drain_deadline_ns_) return;
-  if (!idle) self->exit_code_ = 1;
+  if (!idle) {
+    self->exit_code_ = 1;
+    self->drain_cut_off_ = true;
+  }
   self->FinishShutdown();
 }
 
@@ -948,7 +1072,16 @@ void Server::FinishShutdown() {
     abandoned_ = true;
     exit_code_ = 1;
   }
-  if (exit_code_ != 0) {
+  if (warmup_thread_.joinable()) {
+    if (warmup_finished_.load()) {
+      warmup_thread_.join();
+    } else {
+      // A bucket's compile cannot be interrupted; no client waits for it. lamd _exits (main.cpp).
+      Log()->info("stopping during warm-up ({}): the warm-up is left to the exit", WarmupProgressText());
+      abandoned_ = true;
+    }
+  }
+  if (drain_cut_off_ || !sched.joined) {
     Log()->error(
         "shutdown timeout ({} ms) passed with {} requests of {} clients in flight: cancelled them "
         "({} text jobs, {} scheduled requests dropped unrun{}); exiting with status {}",
@@ -966,6 +1099,10 @@ void Server::FinishShutdown() {
   // Closing the handle gives SIGTERM its default action back; a second SIGTERM (a supervisor or
   // a script repeating itself) must not kill lamd while it finishes its bounded shutdown.
   ::signal(SIGTERM, SIG_IGN);
+  {
+    std::lock_guard<std::mutex> lock(async_mu_);  // nor may a warm-up left running or RequestStop
+    async_open_ = false;
+  }
   close(&async_);
   {
     std::lock_guard<std::mutex> lock(http_done_mu_);  // PostHttpCompletion sends only while open

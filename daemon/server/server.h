@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/histogram.h"
@@ -34,6 +35,7 @@
 #include "server/session.h"
 #include "server/stats.h"
 #include "server/text_worker.h"
+#include "server/warmup.h"
 #include "tokenizer/wordpiece.h"
 
 namespace lam::server {
@@ -45,21 +47,24 @@ inline constexpr uint32_t kTransportCount = 2;
 
 class Server : public scheduler::CompletionSink, private DataPlane::Sink, private http::HttpServer::Handler {
  public:
-  // `engine` must outlive the server. `warmup` describes what was warmed before Start().
-  Server(Config config, engine::Engine* engine, WarmupInfo warmup);
+  // `engine` must outlive the server. Run() runs `warmup` on a thread of its own while the loop
+  // already answers; requests are admitted (and systemd told READY=1) once it has returned OK.
+  // A failed warm-up ends Run() with 1. No `warmup`: ready at once (tests with fake engines).
+  Server(Config config, engine::Engine* engine, WarmupFn warmup = {});
   ~Server() override;
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   // Binds the socket and prepares the loop. After OK, Run() serves.
   Status Start();
-  // Runs the loop until SIGTERM/SIGINT (or RequestStop) has drained in-flight work.
-  // Returns 0 on a clean drain, 1 if the shutdown timeout cut in-flight work off.
+  // Starts the warm-up, then runs the loop until SIGTERM/SIGINT (or RequestStop) has drained
+  // in-flight work. Returns 0 on a clean drain, 1 if the shutdown timeout cut in-flight work
+  // off or the warm-up failed.
   int Run();
   // Thread-safe: begins the same drain as SIGTERM.
   void RequestStop();
   // After Run(): a batch was still computing when the shutdown timeout ran out and the scheduler
-  // was left running it. The process must end at once (_exit) without destroying the server or
+  // was left running it, or lamd was stopped during a warm-up that was left running. The process must end at once (_exit) without destroying the server or
   // the engine (waiting for the batch would break the bound; destroying them under it is unsafe).
   bool must_exit_now() const { return abandoned_; }
 
@@ -132,6 +137,16 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink, privat
   std::string TeiInfoJson();
   void BeginShutdown();
   void FinishShutdown();
+  // Loop thread, once the warm-up thread has returned: serve, or stop on failure.
+  void FinishWarmup();
+  // Hellos that asked for a segment during warm-up wait here (their reading paused) and are
+  // answered when it ends; this resumes them.
+  void ReleaseParkedHellos();
+  bool MustWaitForWarmup(const Conn* c, const char* payload, uint32_t size, bool version_ok) const;
+  // "bucket 3 of 8 (64x512)" while warming.
+  std::string WarmupProgressText();
+  // The persistent cache directory in use; "" = memory only.
+  std::string ActiveCacheDir() const { return config_.cache_dir == "none" ? "" : config_.cache_dir; }
   // server_status.cpp. The client list shows every client to admins, the asker's own uid's
   // clients to others.
   std::string StatusJson(uint32_t viewer_uid);
@@ -142,7 +157,17 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink, privat
 
   Config config_;
   engine::Engine* engine_;
+  WarmupFn warmup_fn_;
+  std::thread warmup_thread_;
+  std::atomic<bool> warmup_finished_{false};  // set by the warm-up thread as it returns
+  bool serving_ = false;                      // loop thread: warm-up done, requests admitted
+  bool warmup_handled_ = false;               // loop thread: FinishWarmup ran
+  std::vector<uint64_t> parked_hellos_;       // loop thread: connection ids
+  std::mutex warmup_mu_;                      // guards the four below (warm-up thread vs loop)
   WarmupInfo warmup_;
+  Status warmup_status_;
+  size_t warmup_done_ = 0, warmup_total_ = 0;
+  std::string warmup_bucket_;
   PeerPolicy policy_;
   std::unique_ptr<scheduler::Scheduler> scheduler_;
   uint64_t epoch_ = 0;
@@ -159,6 +184,7 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink, privat
   bool draining_ = false;
   int64_t drain_deadline_ns_ = 0;
   int exit_code_ = 0;
+  bool drain_cut_off_ = false;  // the shutdown timeout passed with work in flight
   bool abandoned_ = false;
 
   uint64_t next_client_id_ = 1;
@@ -170,6 +196,9 @@ class Server : public scheduler::CompletionSink, private DataPlane::Sink, privat
   std::mutex handoff_mu_;
   std::vector<std::pair<uint64_t, std::string>> handoff_broken_;
   std::atomic<bool> stop_requested_{false};
+  std::mutex async_mu_;
+  bool async_open_ = false;  // guarded by async_mu_: async_ may be sent to
+  void WakeLoop();           // uv_async_send(&async_) while it is open (any thread)
 
   Counters counters_;
   // Shared memory live sessions hold, per uid and in all (arena_budget.h); sessions keep a

@@ -159,8 +159,11 @@ void Server::OnRequest(uint64_t conn, const http::ListenAddress&, http::Request 
       http_->Respond(conn, JsonResponse(200, R"({"status":"ok"})"));
       return;
     case http::Route::kReady: {
-      http::Response r = JsonResponse(draining_ ? 503 : 200, draining_ ? R"({"status":"draining"})" : R"({"status":"ready"})");
-      if (draining_) r.headers.emplace_back("Retry-After", "1");
+      // Live (GET /health) from the start; ready once warm and until the drain.
+      const char* state = draining_ ? R"({"status":"draining"})" : serving_ ? R"({"status":"ready"})" : R"({"status":"warming"})";
+      const bool ready = serving_ && !draining_;
+      http::Response r = JsonResponse(ready ? 200 : 503, state);
+      if (!ready) r.headers.emplace_back("Retry-After", "1");
       http_->Respond(conn, std::move(r));
       return;
     }
@@ -187,6 +190,11 @@ void Server::StartEmbed(uint64_t conn, http::Route route, const http::Request& r
   const engine::ModelInfo& mi = engine_->info();
   if (draining_) {
     RespondError(conn, route, http::ErrorForStatus(LAM_STATUS_DAEMON_UNAVAILABLE, "daemon is shutting down"));
+    return;
+  }
+  if (!serving_) {
+    RespondError(conn, route,
+                 http::ErrorForStatus(LAM_STATUS_DAEMON_UNAVAILABLE, "lamd is warming up (" + WarmupProgressText() + ")"));
     return;
   }
   if (http_calls_.size() >= config_.http_max_inflight) {

@@ -98,7 +98,7 @@ std::string Server::CacheJson(const std::string& verb) {
     j["message"] = "unknown cache command '" + EscapeClientBytes(verb, 32) + "' (expected ls, warm or clear)";
   }
   j["executables"] = BucketRows(*engine_);
-  j["disk"] = DiskJson(warmup_.cache_dir);
+  j["disk"] = DiskJson(ActiveCacheDir());
   return SafeDump(j);
 }
 
@@ -115,7 +115,7 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
       {"uptime_in_seconds", (shm::MonotonicNs() - start_ns_) / 1000000000},
       {"socket", config_.socket},
       {"backend", engine_->backend_name()},
-      {"state", draining_ ? "draining" : "serving"},
+      {"state", draining_ ? "draining" : serving_ ? "serving" : "warming"},
       {"daemon_epoch", epoch_},
       {"polling_us", config_.polling_us},
       {"idle_spin_us", config_.idle_spin_us},
@@ -283,10 +283,22 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
         {"http_responses_by_code", codes},
     };
   }
+  WarmupInfo warm;
+  size_t warm_done = 0, warm_total = 0;
+  {
+    std::lock_guard<std::mutex> lock(warmup_mu_);
+    warm = warmup_;
+    warm_done = warmup_done_;
+    warm_total = warmup_total_;
+  }
+  std::vector<std::string> engine_buckets;
+  for (const auto& b : engine_->buckets()) engine_buckets.push_back(b.ToString());
   const engine::EngineStats es = engine_->stats();
   j["executables"] = {
       {"backend", engine_->backend_name()},
-      {"engine_buckets", warmup_.buckets},
+      {"engine_buckets", engine_buckets},
+      {"warmup_buckets_done", warm_done},
+      {"warmup_buckets_total", warm_total},
       {"resident_executables", es.executables},
       {"resident_bytes", es.executable_bytes},
       {"compiles_total", es.compiles},
@@ -296,9 +308,9 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
       {"misses_total", es.misses},
       {"loads_total", es.loads},
       {"load_seconds_total", es.load_seconds},
-      {"warmup_seconds", warmup_.total_seconds},
-      {"warmup_steps", warmup_.steps},
-      {"cache_dir", warmup_.cache_dir},
+      {"warmup_seconds", warm.total_seconds},
+      {"warmup_steps", warm.steps},
+      {"cache_dir", ActiveCacheDir()},
       {"by_bucket", BucketRows(*engine_)},
   };
   return SafeDump(j);

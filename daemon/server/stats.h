@@ -35,7 +35,6 @@ struct WarmupInfo {
   std::vector<std::string> buckets;  // engine buckets compiled ("64x512")
   double total_seconds = 0;
   std::vector<std::string> steps;    // per bucket, in order: "64x512:compiled:12.3ms"
-  std::string cache_dir;             // persistent cache directory ("" = memory only)
 };
 
 }  // namespace lam::server

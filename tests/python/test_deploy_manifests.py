@@ -74,6 +74,8 @@ def main():
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         cmd = lamd[probe]["exec"]["command"]
         assert cmd[:2] == ["/usr/bin/lamctl", "ping"] and cmd[cmd.index("--socket") + 1] == socket, probe
+        # Liveness must not fail during a long warm-up; startup and readiness wait for it.
+        assert ("--live" in cmd) == (probe == "livenessProbe"), probe
     # SIGTERM drains within shutdown_timeout_ms: it must fit in the grace period.
     assert int(conf_value(conf, "shutdown_timeout_ms")) < 1000 * spec["terminationGracePeriodSeconds"]
     host_run = vols[mounts[os.path.dirname(socket)]["name"]]["hostPath"]["path"]

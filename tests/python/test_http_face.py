@@ -8,29 +8,22 @@ with `lamctl status --json`. Runs on all-MiniLM-L6-v2 (tools/models/fetch-minilm
 tools/install-deps.sh runs), over loopback TCP with a bearer token."""
 import json
 import os
-import signal
-import socket
 import struct
 import subprocess
 import tempfile
-import time
 import unittest
 
 import openai
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-BIN = os.environ.get("LAM_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin"))
+from lamd_support import run, start_lamd, stop_lamd
+
 SRC = os.environ.get("LAM_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 MODEL = os.path.join(SRC, "models", "all-MiniLM-L6-v2")
 TOKEN = "lamd-test-token-4c1f9e2d7a"
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Ünïcödé, accents — and 漢字!", "", "a"]
-
-
-def run(*args, stdin=None):
-    return subprocess.run([os.path.join(BIN, args[0]), *args[1:]], input=stdin, capture_output=True, text=True,
-                          timeout=120)
 
 
 def f32(x):
@@ -46,20 +39,8 @@ class HttpFaceTest(unittest.TestCase):
         token_file = os.path.join(cls.tmp.name, "token")
         with open(os.open(token_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(TOKEN + "\n")
-        cls.lamd = subprocess.Popen([os.path.join(BIN, "lamd"), "--model", MODEL, "--socket", cls.sock,
-                                     "--backend", "cpu", "--cache-dir", "none",
-                                     "--log-level", "warning", "--http", "127.0.0.1:0",
-                                     "--http-token-file", token_file])
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(cls.sock)
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("lamd did not start")
+        cls.lamd = start_lamd(MODEL, cls.sock, "--backend", "cpu", "--cache-dir", "none", "--log-level", "warning",
+                              "--http", "127.0.0.1:0", "--http-token-file", token_file)
         doc = cls.status()
         cls.model_name = doc["model"]["name"]
         host_port = doc["http"]["http_listeners"][0]
@@ -68,8 +49,7 @@ class HttpFaceTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.lamd.send_signal(signal.SIGTERM)
-        assert cls.lamd.wait(timeout=60) == 0
+        assert stop_lamd(cls.lamd) == 0
         cls.tmp.cleanup()
 
     @classmethod

@@ -6,21 +6,12 @@ status document; liblamclient logs nothing by default and logs to LAM_LOG_FILE a
 LAM_LOG_LEVEL when asked."""
 import json
 import os
-import signal
-import socket
-import subprocess
 import tempfile
-import time
 import unittest
 
 from prometheus_client.parser import text_string_to_metric_families
 
-BIN = os.environ.get("LAM_BIN_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "build", "bin"))
-
-
-def run(*args, stdin=None, env=None):
-    return subprocess.run([os.path.join(BIN, args[0]), *args[1:]], input=stdin, capture_output=True,
-                          text=True, timeout=120, env=env)
+from lamd_support import run, start_lamd, stop_lamd
 
 
 class ObservabilityTest(unittest.TestCase):
@@ -31,27 +22,18 @@ class ObservabilityTest(unittest.TestCase):
         r = run("lam-mkmodel", "--variant", "f128", "--seed", "3", "--out", model)
         assert r.returncode == 0, r.stderr
         cls.sock = os.path.join(cls.tmp.name, "s")
-        cls.lamd = subprocess.Popen([os.path.join(BIN, "lamd"), "--model", model, "--socket", cls.sock,
-                                     "--log-level", "warning"])
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(cls.sock)
-                break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("lamd did not start")
+        cls.lamd = start_lamd(model, cls.sock, "--log-level", "warning")
 
     @classmethod
     def tearDownClass(cls):
-        cls.lamd.send_signal(signal.SIGTERM)
-        assert cls.lamd.wait(timeout=60) == 0
+        assert stop_lamd(cls.lamd) == 0
         cls.tmp.cleanup()
 
     def test_exposition_parses_and_matches_the_json_document(self):
-        self.assertEqual(run("lamctl", "ping", "--socket", self.sock).returncode, 0)
+        ping = run("lamctl", "ping", "--socket", self.sock)
+        self.assertEqual(ping.returncode, 0, ping.stderr)
+        self.assertIn("lamd is ready (serving)", ping.stdout)
+        self.assertEqual(run("lamctl", "ping", "--live", "--socket", self.sock).returncode, 0)
         before = json.loads(run("lamctl", "status", "--json", "--socket", self.sock).stdout)
         r = run("lamctl", "embed", "--socket", self.sock, stdin="[101, 2000, 102]\n[101, 3000, 4000, 102]\n")
         self.assertEqual(r.returncode, 0, r.stderr)

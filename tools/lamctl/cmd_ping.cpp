@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
-// lamctl ping [--socket PATH] [-c N]: control-socket round trips to lamd, with their times.
+// lamctl ping [--socket PATH] [-c N] [--live]: control-socket round trips to lamd, with their
+// times, then whether it is ready. Exit status: 0 ready (or, with --live, answering at all),
+// 3 answering but not ready (warming up or draining), 1 no answer.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "control_client.h"
@@ -14,12 +18,19 @@ namespace lam::ctl {
 int CmdPing(int argc, char** argv) {
   std::string socket_flag;
   long count = 1;
+  bool live = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::printf("usage: lamctl ping [--socket PATH] [-c COUNT]\n"
-                  "  sends COUNT pings over the control socket and prints each round trip\n");
+      std::printf("usage: lamctl ping [--socket PATH] [-c COUNT] [--live]\n"
+                  "  sends COUNT pings over the control socket, prints each round trip and lamd's state\n"
+                  "  exit status: 0 ready to serve, 3 answering but not ready (warming up or draining),\n"
+                  "  1 no answer; --live: 0 whenever lamd answers (a liveness probe)\n");
       return 0;
+    }
+    if (a == "--live") {
+      live = true;
+      continue;
     }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "lamctl ping: option '%s' needs a value\n", a.c_str());
@@ -54,7 +65,27 @@ int CmdPing(int argc, char** argv) {
     }
     std::printf("PONG from %s: seq=%ld time=%lld us\n", socket.c_str(), i, static_cast<long long>(us));
   }
-  return 0;
+  // Live is answering; ready is warm and not draining (server.state "serving").
+  std::string reply;
+  st = s.Call(shm::kFrameStatusRequest, "", shm::kFrameStatusReply, &reply);
+  const auto doc = st.ok() ? nlohmann::json::parse(reply, nullptr, false) : nlohmann::json();
+  if (!st.ok() || doc.is_discarded() || !doc.contains("server") || !doc["server"].is_object()) {
+    std::fprintf(stderr, "lamctl ping: %s\n", st.ok() ? "the status reply is not lamd's JSON" : st.message().c_str());
+    return 1;
+  }
+  const std::string state = doc["server"].value("state", "");
+  if (state == "serving") {
+    std::printf("lamd is ready (serving)\n");
+    return 0;
+  }
+  std::string detail;
+  if (state == "warming" && doc.contains("executables") && doc["executables"].is_object()) {
+    const auto& e = doc["executables"];
+    detail = ": warm-up bucket " + std::to_string(e.value("warmup_buckets_done", 0)) + " of " +
+             std::to_string(e.value("warmup_buckets_total", 0)) + " done";
+  }
+  std::printf("lamd is live, not ready (%s%s)\n", state.c_str(), detail.c_str());
+  return live ? 0 : 3;
 }
 
 }  // namespace lam::ctl

@@ -19,7 +19,10 @@
 #include <mutex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "shm/frame_io.h"
+#include "unit/support/raw_control.h"
 
 extern char** environ;
 
@@ -131,10 +134,14 @@ bool LamdProcess::Start(int timeout_ms) {
   if (pid_ < 0) return false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    const int fd = shm::ConnectUnix(socket_);
-    if (fd >= 0) {
-      ::close(fd);
-      return true;
+    // The socket answers from the start of warm-up: ready is server.state "serving".
+    testing::RawControl c;
+    if (c.Connect(socket_) && c.Hello() == LAM_STATUS_OK) {
+      std::string reply;
+      if (c.Call(shm::kFrameStatusRequest, "", shm::kFrameStatusReply, &reply)) {
+        const auto doc = nlohmann::json::parse(reply, nullptr, false);
+        if (!doc.is_discarded() && doc["server"].value("state", "") == "serving") return true;
+      }
     }
     int status;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
