@@ -56,7 +56,7 @@ TEST_F(LamdClientsTest, SixtyFourProcessesGetTheInProcessEnginesBitsForEveryRequ
   LamdProcess lamd(socket_);
   ASSERT_TRUE(lamd.Start());
   std::vector<pid_t> kids;
-  for (int i = 0; i < 64; ++i) kids.push_back(SpawnRole("worker", {socket_, pool, std::to_string(i + 1), "200"}));
+  for (int i = 0; i < 64; ++i) kids.push_back(SpawnRole("worker", {socket_, pool, std::to_string(i + 1), "100"}));
   const auto deadline = Clock::now() + 900s;  // the CPU engine on 2 shared cores is the bottleneck
   for (pid_t k : kids) {
     const int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
