@@ -16,6 +16,9 @@
 #   THREADS     torch's intra-op threads (OMP/MKL; default nproc); lamd uses its own default
 # The peer runs as shipped otherwise (its default batch size 32, dynamic batching), without its
 # optional disk cache, telemetry and start-up warmup (the benchmark warms every cell up itself).
+# Neither side has a deadline: lamd runs with --http-deadline-ms 0 and the shared-memory clients
+# wait without a timeout, as infinity does, so that 32 texts x 64 connections past saturation
+# (a minute or more of queue on two cores) is measured instead of failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 : "${PEER_VENV:?set PEER_VENV to a venv with infinity-emb[server,torch]}"
@@ -41,7 +44,7 @@ for port in "$LAMD_PORT" "$PEER_PORT"; do
 done
 
 "$BIN/lamd" --model "$MODEL" --socket "$work/s" --backend cpu --cache-dir none --log-level warning \
-  --http "127.0.0.1:$LAMD_PORT" >"$work/lamd.log" 2>&1 &
+  --http "127.0.0.1:$LAMD_PORT" --http-deadline-ms 0 >"$work/lamd.log" 2>&1 &
 pids+=($!)
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DO_NOT_TRACK=1 INFINITY_ANONYMOUS_USAGE_STATS=0 \
   OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS \
