@@ -46,6 +46,9 @@ std::string StateDir(const std::string& flag) {
 int Main(int argc, char** argv) {
   CLI::App app("lamd's command-line client and admin tool", "lamctl");
   app.allow_extras();  // reported below as "--name: unknown option", naming the command
+  // One command per run: past it, a word such as `model` (status model) is an argument, never a
+  // second command (CLI11 would otherwise look for it among the top-level commands).
+  app.require_subcommand(0, 1);
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.footer("`lamctl <command> --help` describes a command's options.");
   bool version = false;
