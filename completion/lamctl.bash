@@ -10,30 +10,32 @@ _lamctl() {
     --socket|--state-dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --model) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --backend) COMPREPLY=($(compgen -W "auto cpu cuda" -- "$cur")); return ;;
-    --batch|--threads|-c) return ;;
+    --batch|--threads|-c|--count|--name) return ;;
   esac
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "embed status ping cache model --help" -- "$cur"))
+    COMPREPLY=($(compgen -W "embed status ping cache model help --help --version" -- "$cur"))
     return
   fi
   case $cmd in
-    status) COMPREPLY=($(compgen -W "--socket --json --prometheus --help server model clients queue batches requests executables" -- "$cur")) ;;
-    ping) COMPREPLY=($(compgen -W "--socket -c --live --help" -- "$cur")) ;;
+    status) COMPREPLY=($(compgen -W "--socket --json --prometheus --help server model clients queue batches requests executables transports http" -- "$cur")) ;;
+    ping) COMPREPLY=($(compgen -W "--socket -c --count --live --help" -- "$cur")) ;;
     cache)
       if [ "$COMP_CWORD" -eq 2 ]; then
         COMPREPLY=($(compgen -W "ls warm clear" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "--socket --json" -- "$cur"))
+        COMPREPLY=($(compgen -W "--socket --json --help" -- "$cur"))
       fi ;;
     model)
       if [ "$COMP_CWORD" -eq 2 ]; then
-        COMPREPLY=($(compgen -W "install ls use" -- "$cur"))
+        COMPREPLY=($(compgen -W "install ls use --help" -- "$cur"))
       elif [ "${COMP_WORDS[2]}" = install ] && [ "$COMP_CWORD" -eq 3 ]; then
         compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
       elif [ "${COMP_WORDS[2]}" = use ] && [ "$COMP_CWORD" -eq 3 ]; then
         COMPREPLY=($(compgen -W "$(ls "${LAMD_STATE_DIR:-/var/lib/lamd}/models" 2>/dev/null)" -- "$cur"))
-      else
+      elif [ "${COMP_WORDS[2]}" = install ]; then
         COMPREPLY=($(compgen -W "--state-dir --name --activate --force --help" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "--state-dir --help" -- "$cur"))
       fi ;;
     embed) COMPREPLY=($(compgen -W "--model --socket --text --threads --batch --backend --help" -- "$cur")) ;;
   esac

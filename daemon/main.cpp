@@ -80,35 +80,23 @@ int Precompile(const Config& config) {
 int Main(int argc, char** argv) {
   Config config;
   if (const char* env = std::getenv("LAMD_SOCKET"); env != nullptr && env[0] != '\0') config.socket = env;
-  bool help = false, version = false;
-  // --precompile takes no value; the config parser only knows `--key value` flags.
-  bool precompile = false;
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (i > 0 && std::string(argv[i]) == "--precompile") {
-      precompile = true;
-    } else {
-      args.push_back(argv[i]);
-    }
-  }
-  argc = static_cast<int>(args.size());
-  argv = args.data();
-  lam::Status st = lam::server::ParseCommandLine(&config, argc, argv, &help, &version);
+  lam::server::CommandLine command_line;
+  lam::Status st = lam::server::ParseCommandLine(&config, argc, argv, &command_line);
   if (!st.ok()) {
-    std::fprintf(stderr, "lamd: %s\n%s", st.message().c_str(), lam::server::UsageText().c_str());
+    std::fprintf(stderr, "lamd: %s\nrun 'lamd --help' for the flags\n", st.message().c_str());
     return 2;
   }
-  if (help) {
+  if (command_line.help) {
     std::fputs(lam::server::UsageText().c_str(), stdout);
     return 0;
   }
-  if (version) {
+  if (command_line.version) {
     std::printf("lamd %s (%s)\n", LAM_VERSION_STRING, LAM_BUILD_COMMIT);
     return 0;
   }
-  if (precompile) return Precompile(config);
+  if (command_line.precompile) return Precompile(config);
   if (config.model.empty()) {
-    std::fprintf(stderr, "lamd: --model DIR is required\n%s", lam::server::UsageText().c_str());
+    std::fprintf(stderr, "lamd: --model DIR is required (or `model` in the --config file)\nrun 'lamd --help' for the flags\n");
     return 2;
   }
   const char* journal = std::getenv("JOURNAL_STREAM");

@@ -13,6 +13,8 @@ DEB_PKGS=(
   libboost-dev libuv1-dev libtbb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest
   libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev libicu-dev
+  # Command-line parsing of lamd and lamctl (header-only).
+  libcli11-dev
   # The HTTP face's request parser (nodejs http-parser 2.9) and curl for its tests.
   libhttp-parser-dev curl
   python3 python3-pip binutils

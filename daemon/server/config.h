@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // lamd configuration: built-in defaults, then the config file (`key = value`, `#` comments),
-// then command-line flags (`--key value` or `--key=value`, dashes or underscores). Every key
-// of the file is also a flag and vice versa.
+// then command-line flags (`--key value` or `--key=value`, dashes or underscores; parsed with
+// CLI11 like lamctl's). Every key of the file is also a flag and vice versa (ConfigKeys).
 #pragma once
 
 #include <cstdint>
@@ -66,6 +66,16 @@ struct Config {
   uint32_t shutdown_timeout_ms = 30000;    // SIGTERM: longest wait for in-flight work
 };
 
+// Every config key, underscore-spelled: the file's keys and, with dashes, lamd's flags.
+const std::vector<std::string>& ConfigKeys();
+
+// What lamd's command line asks for besides settings.
+struct CommandLine {
+  bool help = false;        // -h, --help
+  bool version = false;     // --version
+  bool precompile = false;  // --precompile: fill the cache directory offline, then exit
+};
+
 // max_sessions_per_uid with its default (0) resolved: a quarter of max_clients, at least 1.
 uint32_t SessionsPerUid(const Config& config);
 
@@ -75,9 +85,11 @@ Status ApplyConfigKey(Config* config, const std::string& key, const std::string&
 // Reads a config file into `config`. Errors name the file and line.
 Status LoadConfigFile(Config* config, const std::string& path);
 
-// Parses argv: first finds --config and loads it, then applies every flag over it.
-// Sets *show_help for --help / -h, *show_version for --version.
-Status ParseCommandLine(Config* config, int argc, char** argv, bool* show_help, bool* show_version);
+// Parses argv: loads every --config file first, then applies the flags over it in command-line
+// order (a repeated flag: the last wins; `--http` adds). INVALID_ARG names the flag
+// ("--ring-entries: config key 'ring_entries': '100' is not a power of two >= 2",
+// "--bogus: unknown option"). With --help or --version nothing else is applied.
+Status ParseCommandLine(Config* config, int argc, char** argv, CommandLine* command_line);
 
 // The flag reference printed by --help.
 std::string UsageText();

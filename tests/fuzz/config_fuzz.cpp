@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer: lamd's configuration (daemon/server/config.cpp). The first byte picks the entry:
 //   even  the rest is a lamd.conf (LoadConfigFile, through a memfd)
-//   odd   the rest is a command line: arguments separated by NUL bytes (ParseCommandLine); the
+//   odd   the rest is a command line: arguments separated by NUL bytes (ParseCommandLine, CLI11); the
 //         value of any --config is replaced by a memfd holding the same bytes, so no input can
 //         make the parser open a path of its choosing (/dev/zero, a fifo).
 // A crash, a sanitizer report, a leak or an exception is a finding; errors must be statuses.
@@ -64,10 +64,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
-    bool help = false, version = false;
-    const lam::Status st =
-        lam::server::ParseCommandLine(&c, static_cast<int>(argv.size()), argv.data(), &help, &version);
+    lam::server::CommandLine cl;
+    const lam::Status st = lam::server::ParseCommandLine(&c, static_cast<int>(argv.size()), argv.data(), &cl);
     if (!st.ok() && st.message().empty()) std::abort();
+    // Everything CLI11 refuses is INVALID_ARG (a config file that cannot be read: IO_ERROR).
+    if (!st.ok() && st.code() != LAM_STATUS_INVALID_ARG && st.code() != LAM_STATUS_IO_ERROR) std::abort();
   }
   (void)lam::server::SessionsPerUid(c);
   return 0;

@@ -41,7 +41,7 @@ def tree(build, prefix):
     for component in ("daemon", "runtime", "dev"):
         run(["cmake", "--install", build, "--prefix", prefix, "--component", component], stdout=subprocess.DEVNULL)
     expected = [
-        "sbin/lamd", "bin/lamctl",
+        "sbin/lamd", "bin/lamctl", "lib/lamd/liblamctl_engine.so",
         "lib/liblamclient.so", "lib/liblamclient.so.0", "lib/liblamclient.so.0.1.0",
         "include/lam/lam.h", "include/lam/lam_status.h", "include/lam/lam_version.h", "include/lam/lam.hpp",
         "lib/pkgconfig/lamclient.pc",
@@ -143,6 +143,10 @@ def consumers(prefix, work, src, model, sentences, cmake, cc):
             want = subprocess.run([os.path.join(prefix, "bin/lamctl"), "embed", "--text", "--socket", lamd.sock],
                                   input=data, capture_output=True, env=clean_env(), check=True).stdout
             assert want.count(b"[") == data.count(b"\n") and want.startswith(b"["), want[:200]
+            # The in-process engine, from the installed engine module: the same bytes.
+            local = subprocess.run([os.path.join(prefix, "bin/lamctl"), "embed", "--text", "--model", model],
+                                   input=data, capture_output=True, env=clean_env(), check=True).stdout
+            assert local == want, "the installed lamctl's in-process embeddings differ from lamd's"
             for how, exe in programs.items():
                 got = subprocess.run([exe, lamd.sock], input=data, capture_output=True, env=clean_env(), check=True).stdout
                 assert got == want, f"{how}: the C program's embeddings differ from the installed lamctl's"

@@ -81,6 +81,10 @@ def main(build, work, src, model, sentences, build_lamctl, mkmodel, cc):
                  "usr/share/doc/lamd/copyright", "usr/share/doc/liblamclient0/changelog.Debian.gz",
                  "usr/include/lam/lam_version.h", "usr/lib/cmake/lam/lamConfig.cmake"):
         assert os.path.exists(os.path.join(root, path)), path
+    # lamctl's engine module: private (no SONAME needed), no RUNPATH, next to nothing public.
+    engine = os.path.join(usr, "lib/lamd/liblamctl_engine.so")
+    assert os.path.exists(engine), "the lamd package lacks lamctl's engine module"
+    assert "RUNPATH" not in out(["readelf", "-d", engine]), "the packaged engine module carries a RUNPATH"
     env = {k: v for k, v in os.environ.items() if k not in ("LAMD_SOCKET",)}
     env["LD_LIBRARY_PATH"] = os.path.join(usr, "lib")  # the root is not /: point the loader at it
     ldd = out(["ldd", lamctl], env=env)
@@ -114,6 +118,9 @@ def main(build, work, src, model, sentences, build_lamctl, mkmodel, cc):
         built = subprocess.run([build_lamctl, "embed", "--text", "--socket", sock], input=data,
                                capture_output=True, check=True).stdout
         assert packaged == built and packaged.count(b"[") == data.count(b"\n"), "packaged lamctl differs from the build's"
+        local = subprocess.run([lamctl, "embed", "--text", "--model", model], input=data, env=env,
+                               capture_output=True, check=True).stdout
+        assert local == packaged, "the packaged lamctl's in-process embeddings (engine module) differ from lamd's"
         from_c = subprocess.run([exe, sock], input=data, env=env, capture_output=True, check=True).stdout
         assert from_c == packaged, "the C program built from liblamclient-dev differs from lamctl"
         print(f"packaged lamd/lamctl/liblamclient: {packaged.count(b'[')} embeddings identical")

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "server/peer_auth.h"
 
@@ -38,8 +41,8 @@ TEST(ServerConfigTest, FileKeysAndFlagsCoverTheSameSettingsAndFlagsWin) {
   Config c;
   std::string a0 = "lamd", a1 = "--config", a2 = path, a3 = "--max-delay-us=75", a4 = "--token_budget", a5 = "1024";
   char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data()};
-  bool help, version;
-  ASSERT_TRUE(ParseCommandLine(&c, 6, argv, &help, &version).ok());
+  CommandLine cl;
+  ASSERT_TRUE(ParseCommandLine(&c, 6, argv, &cl).ok());
   EXPECT_EQ(c.model, "/models/a");
   EXPECT_EQ(c.max_delay_us, 75);
   EXPECT_EQ(c.token_budget, 1024u);
@@ -85,10 +88,85 @@ TEST(ServerConfigTest, HelpAndVersionAreRecognised) {
   Config c;
   std::string a0 = "lamd", a1 = "--help";
   char* argv[] = {a0.data(), a1.data()};
-  bool help = false, version = false;
-  ASSERT_TRUE(ParseCommandLine(&c, 2, argv, &help, &version).ok());
-  EXPECT_TRUE(help);
+  CommandLine cl;
+  ASSERT_TRUE(ParseCommandLine(&c, 2, argv, &cl).ok());
+  EXPECT_TRUE(cl.help);
+  EXPECT_FALSE(cl.version);
   EXPECT_NE(UsageText().find("--polling-us"), std::string::npos);
+}
+
+// Parses `args` (after "lamd") into *c; returns the status.
+Status Parse(Config* c, std::vector<std::string> args, CommandLine* cl) {
+  args.insert(args.begin(), "lamd");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return ParseCommandLine(c, static_cast<int>(argv.size()), argv.data(), cl);
+}
+
+TEST(ServerConfigTest, EveryKeyIsAFlagInBothSpellingsAndInTheHelp) {
+  for (const std::string& key : ConfigKeys()) {
+    std::string dashed = key;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    EXPECT_NE(UsageText().find("--" + dashed + " "), std::string::npos) << dashed << " is not in lamd --help";
+    // Each listed key is applied (a value it refuses is INVALID_ARG, never an unhandled key).
+    Config scratch;
+    EXPECT_NE(ApplyConfigKey(&scratch, key, "0").code(), LAM_STATUS_INTERNAL) << key;
+    if (key == "config") continue;
+    for (const std::string& flag : {"--" + dashed, "--" + key}) {
+      Config c;
+      CommandLine cl;
+      const Status st = Parse(&c, {flag + "=not a value of any kind"}, &cl);
+      EXPECT_TRUE(st.ok() || st.message().rfind("--" + dashed + ": ", 0) == 0) << flag << ": " << st.message();
+    }
+  }
+}
+
+TEST(ServerConfigTest, FlagsTakeEqualsOrASeparateValueAndErrorsNameTheFlag) {
+  Config c;
+  CommandLine cl;
+  ASSERT_TRUE(Parse(&c, {"--model=/m", "--socket", "/tmp/s.sock", "--ring-entries=64", "--precompile",
+                         "--http", "127.0.0.1:8080", "--http=/tmp/h.sock", "--max-delay-us", "5", "--max-delay-us=7"},
+                    &cl).ok());
+  EXPECT_EQ(c.model, "/m");
+  EXPECT_EQ(c.socket, "/tmp/s.sock");
+  EXPECT_EQ(c.ring_entries, 64u);
+  EXPECT_TRUE(cl.precompile);
+  EXPECT_FALSE(cl.help);
+  EXPECT_EQ(c.http, (std::vector<std::string>{"127.0.0.1:8080", "/tmp/h.sock"}));
+  EXPECT_EQ(c.max_delay_us, 7);  // the last one wins
+  // `--http=` (empty) clears what came before, and does not swallow the next flag.
+  ASSERT_TRUE(Parse(&c, {"--http=", "--threads", "3"}, &cl).ok());
+  EXPECT_TRUE(c.http.empty());
+  EXPECT_EQ(c.threads, 3);
+
+  Status st = Parse(&c, {"--ring-entries", "100"}, &cl);
+  EXPECT_EQ(st.code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(st.message().rfind("--ring-entries: config key 'ring_entries': '100' is not", 0), 0u) << st.message();
+  st = Parse(&c, {"--max_delay_us=abc"}, &cl);
+  EXPECT_EQ(st.message().rfind("--max-delay-us: ", 0), 0u) << st.message();
+  EXPECT_NE(st.message().find("'abc'"), std::string::npos) << st.message();
+  st = Parse(&c, {"--no-such-flag", "1"}, &cl);
+  EXPECT_EQ(st.code(), LAM_STATUS_INVALID_ARG);
+  EXPECT_EQ(st.message(), "--no-such-flag: unknown option");
+  st = Parse(&c, {"--model=/m", "stray"}, &cl);
+  EXPECT_EQ(st.message(), "unexpected argument 'stray'");
+  st = Parse(&c, {"--socket"}, &cl);
+  EXPECT_EQ(st.message(), "--socket: needs a value");
+  ASSERT_TRUE(Parse(&c, {"--version"}, &cl).ok());
+  EXPECT_TRUE(cl.version);
+}
+
+TEST(ServerConfigTest, ConfigFilesLoadBeforeTheFlagsWhereverTheyStand) {
+  const std::string path = WriteFile("lamd-order.conf", "model = /from/file\nthreads = 2\n");
+  Config c;
+  CommandLine cl;
+  ASSERT_TRUE(Parse(&c, {"--threads=5", "--config", path}, &cl).ok());
+  EXPECT_EQ(c.model, "/from/file");
+  EXPECT_EQ(c.threads, 5);
+  EXPECT_EQ(c.config_file, path);
+  const std::string bad = WriteFile("lamd-bad-order.conf", "threads = many\n");
+  const Status st = Parse(&c, {"--config=" + bad}, &cl);
+  EXPECT_NE(st.message().find(bad + ":1: config key 'threads'"), std::string::npos) << st.message();
 }
 
 TEST(ServerConfigTest, PeerPolicyAllowsRootSelfAndListedUidsOnly) {
@@ -111,8 +189,8 @@ TEST(ServerConfigTest, ControlSocketLimitsAreKeysAndFlags) {
   std::string a0 = "lamd", a1 = "--max-sessions-per-uid=3", a2 = "--max-pending-connections", a3 = "9",
               a4 = "--max_pending_per_uid=2", a5 = "--hello-timeout-ms=250", a6 = "--admin-uids=1000,1001";
   char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), a5.data(), a6.data()};
-  bool help, version;
-  ASSERT_TRUE(ParseCommandLine(&c, 7, argv, &help, &version).ok());
+  CommandLine cl;
+  ASSERT_TRUE(ParseCommandLine(&c, 7, argv, &cl).ok());
   EXPECT_EQ(c.max_sessions_per_uid, 3u);
   EXPECT_EQ(c.max_pending_connections, 9u);
   EXPECT_EQ(c.max_pending_per_uid, 2u);

@@ -33,39 +33,10 @@ void PrintTable(const nlohmann::json& doc) {
 
 }  // namespace
 
-int CmdCache(int argc, char** argv) {
-  std::string socket_flag, verb;
-  bool json = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::printf("usage: lamctl cache ls|warm|clear [--socket PATH] [--json]\n"
-                  "  ls     executables per bucket: resident, bytes, hits, misses, compile and load times\n"
-                  "  warm   compile (or load) every configured bucket that is not resident\n"
-                  "  clear  drop resident executables not in use (the next request recompiles)\n");
-      return 0;
-    }
-    if (a == "--json") {
-      json = true;
-    } else if (a == "--socket") {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "lamctl cache: option '--socket' needs a value\n");
-        return 2;
-      }
-      socket_flag = argv[++i];
-    } else if (verb.empty() && (a == "ls" || a == "warm" || a == "clear")) {
-      verb = a;
-    } else {
-      std::fprintf(stderr, "lamctl cache: unexpected argument '%s' (expected ls, warm or clear)\n", a.c_str());
-      return 2;
-    }
-  }
-  if (verb.empty()) {
-    std::fprintf(stderr, "usage: lamctl cache ls|warm|clear [--socket PATH] [--json]\n");
-    return 2;
-  }
+int RunCache(const CacheOptions& options) {
+  const std::string& verb = options.verb;
   ControlSession s;
-  Status st = s.Connect(ResolveSocket(socket_flag));
+  Status st = s.Connect(options.socket);
   std::string reply;
   // Warm-up compiles every missing bucket before answering: allow it time.
   if (st.ok()) st = s.Call(shm::kFrameCacheRequest, verb, shm::kFrameCacheReply, &reply, verb == "warm" ? 600000 : 5000);
@@ -78,7 +49,7 @@ int CmdCache(int argc, char** argv) {
     std::fprintf(stderr, "lamctl cache %s: lamd sent a reply that is not a JSON object\n", verb.c_str());
     return 1;
   }
-  if (json) {
+  if (options.json) {
     std::printf("%s\n", doc.dump(2).c_str());
   } else {
     if (verb == "clear") std::printf("dropped %llu executables\n", doc.value("dropped", 0ull));

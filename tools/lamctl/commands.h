@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: MIT
-// lamctl subcommands. Each one is `int Cmd<Name>(int argc, char** argv)` (argv[0] is the
-// subcommand name) in its own cmd_<name>.cpp and has one row in kCommands (main.cpp).
+// lamctl subcommands. main.cpp declares each one's options with CLI11 and calls its Run*;
+// each returns the exit status (0 ok, 1 failed, 2 usage). The daemon-facing ones are here and
+// link only liblamclient; those that need lamd's engine (in-process `embed --model`, `model`)
+// run in the engine module (engine_module.h), loaded only for them.
 #pragma once
+
+#include "options.h"
 
 namespace lam::ctl {
 
-struct Command {
-  const char* name;
-  const char* summary;
-  int (*run)(int argc, char** argv);
-};
+int RunStatus(const StatusOptions& options);
+int RunPing(const PingOptions& options);
+int RunCache(const CacheOptions& options);
+int RunDaemonEmbed(const EmbedOptions& options);  // embed through lamd (liblamclient)
 
-int CmdEmbed(int argc, char** argv);
-int CmdStatus(int argc, char** argv);
-int CmdPing(int argc, char** argv);
-int CmdCache(int argc, char** argv);
-int CmdModel(int argc, char** argv);
+// Loads the engine module and runs `embed --model` / `model` there.
+int RunEngineEmbed(const EmbedOptions& options);
+int RunModel(const ModelOptions& options);
 
 }  // namespace lam::ctl

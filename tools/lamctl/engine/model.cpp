@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// lamctl model install|ls|use: the models of lamd's state directory (default /var/lib/lamd,
+// lamctl model install|ls|use (in the engine module): the models of lamd's state directory (default /var/lib/lamd,
 // --state-dir or LAMD_STATE_DIR), laid out as
 //   STATE/models/NAME/   installed model directories (config.json, model.safetensors, vocab.txt, ...)
 //   STATE/model          symlink to models/NAME: the active model (lamd.conf's default `model`)
@@ -16,33 +16,19 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
 #include <vector>
 
-#include "commands.h"
 #include "engine/model_loader.h"
+#include "engine_commands.h"
 
 namespace lam::ctl {
 namespace {
 
 namespace fs = std::filesystem;
-
-void ModelUsage(FILE* f) {
-  std::fprintf(f,
-               "usage: lamctl model install DIR [--name NAME] [--activate] [--force] [--state-dir DIR]\n"
-               "       lamctl model ls [--state-dir DIR]\n"
-               "       lamctl model use NAME [--state-dir DIR]\n"
-               "  install   validate the model directory DIR, copy it to STATE/models/NAME (NAME: DIR's\n"
-               "            basename); --activate also makes it the active model; --force replaces an\n"
-               "            installed model of that name\n"
-               "  ls        installed models with their fingerprints; '*' marks the active one\n"
-               "  use       make an installed model the active one (STATE/model); restart lamd after\n"
-               "  STATE is --state-dir, else $LAMD_STATE_DIR, else /var/lib/lamd\n");
-}
 
 // A name that stays one path component and cannot collide with our temporary names.
 bool ValidName(const std::string& n) {
@@ -244,42 +230,12 @@ int Use(const fs::path& state, const std::string& name) {
 
 }  // namespace
 
-int CmdModel(int argc, char** argv) {
-  std::vector<std::string> pos;
-  std::string state, name;
-  bool activate = false, force = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      ModelUsage(stdout);
-      return 0;
-    }
-    if (a == "--activate") {
-      activate = true;
-    } else if (a == "--force") {
-      force = true;
-    } else if (a == "--state-dir" || a == "--name") {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "lamctl model: option '%s' needs a value\n", a.c_str());
-        return 2;
-      }
-      (a == "--name" ? name : state) = argv[++i];
-    } else if (!a.empty() && a[0] == '-') {
-      std::fprintf(stderr, "lamctl model: unknown option '%s'\n", a.c_str());
-      return 2;
-    } else {
-      pos.push_back(a);
-    }
-  }
-  if (state.empty()) {
-    const char* env = std::getenv("LAMD_STATE_DIR");
-    state = env != nullptr && env[0] != '\0' ? env : "/var/lib/lamd";
-  }
-  const std::string verb = pos.empty() ? "" : pos[0];
-  if (verb == "install" && pos.size() == 2) return Install(state, pos[1], name, activate, force);
-  if (verb == "ls" && pos.size() == 1) return List(state);
-  if (verb == "use" && pos.size() == 2) return Use(state, pos[1]);
-  ModelUsage(stderr);
+int RunModelCommand(const ModelOptions& options) {
+  const fs::path state = options.state_dir;
+  if (options.verb == "install") return Install(state, options.argument, options.name, options.activate, options.force);
+  if (options.verb == "ls") return List(state);
+  if (options.verb == "use") return Use(state, options.argument);
+  std::fprintf(stderr, "lamctl model: unknown verb '%s'\n", options.verb.c_str());
   return 2;
 }
 
