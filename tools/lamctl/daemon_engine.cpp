@@ -24,6 +24,7 @@ class DaemonEngine final : public engine::Engine {
     info_.config.max_tokens = static_cast<int>(mi.max_tokens);
     info_.config.vocab_size = static_cast<int>(mi.vocab_size);
     backend_ = mi.backend;
+    info_.precision = mi.precision;
     return Status::Ok();
   }
 
