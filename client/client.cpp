@@ -212,6 +212,7 @@ lam_status Client::ConnectLocked() {
   c->hello.fingerprint[sizeof(c->hello.fingerprint) - 1] = '\0';
   c->hello.model_name[sizeof(c->hello.model_name) - 1] = '\0';
   c->hello.backend[sizeof(c->hello.backend) - 1] = '\0';
+  c->hello.precision[sizeof(c->hello.precision) - 1] = '\0';
   if (c->hello.status != LAM_STATUS_OK) {
     return Fail(c->hello.status, std::string("daemon refused the connection: ") + c->hello.message);
   }
@@ -272,6 +273,12 @@ lam_status Client::ModelInfo(lam_model_info* out) {
   std::memcpy(info.name, h.model_name, sizeof(info.name));
   std::memcpy(info.backend, h.backend, sizeof(info.backend));
   info.daemon_epoch = h.daemon_epoch;
+  // A daemon before control minor 2 sends no precision (the field stays zero): it served fp32.
+  if (h.precision[0] != '\0') {
+    std::memcpy(info.precision, h.precision, sizeof(info.precision));
+  } else {
+    std::memcpy(info.precision, "fp32", 5);
+  }
   std::memcpy(out, &info, std::min<size_t>(out->struct_size, sizeof(info)));
   return LAM_STATUS_OK;
 }

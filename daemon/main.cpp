@@ -131,6 +131,7 @@ int Main(int argc, char** argv) {
   lam::engine::EngineOptions eo;
   eo.backend = config.backend;
   eo.threads = config.threads;
+  eo.precision = config.precision;
   eo.device = config.device;
   auto engine = lam::engine::Engine::Open(config.model, eo);
   if (!engine.ok()) {
@@ -139,9 +140,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const auto& mi = (*engine)->info();
-  log->info("model {} loaded: {} {} layers, dim {}, max {} tokens, fingerprint {}", mi.name,
+  log->info("model {} loaded: {} {} layers, dim {}, max {} tokens, fingerprint {}, {} on {}", mi.name,
             lam::engine::family_name(mi.config.family), mi.config.layers, mi.embedding_dim,
-            mi.config.max_tokens, mi.fingerprint);
+            mi.config.max_tokens, mi.fingerprint, mi.precision, (*engine)->backend_name());
   // The control socket and the HTTP listeners answer from here on; requests are admitted once
   // the warm-up (on its own thread) is done, and READY=1 goes to systemd then (server.cpp).
   lam::engine::Engine* eng = engine->get();

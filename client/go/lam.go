@@ -68,6 +68,7 @@ type ModelInfo struct {
 	Name         string
 	Backend      string // "cpu" or "cuda"
 	DaemonEpoch  uint64 // changes whenever lamd restarts
+	Precision    string // "fp32" (bit-exact) or "bf16" (lamd --precision)
 }
 
 // Client is a connection to lamd (a lam_client).
@@ -178,6 +179,7 @@ func (c *Client) ModelInfo() (ModelInfo, error) {
 		EmbeddingDim: int(m.embedding_dim), MaxTokens: int(m.max_tokens), VocabSize: int(m.vocab_size),
 		Fingerprint: C.GoString(&m.fingerprint[0]), Name: C.GoString(&m.name[0]),
 		Backend: C.GoString(&m.backend[0]), DaemonEpoch: uint64(m.daemon_epoch),
+		Precision: C.GoString(&m.precision[0]),
 	}
 	for i := 0; i < int(m.n_buckets) && i < len(m.buckets); i++ {
 		info.Buckets = append(info.Buckets, int(m.buckets[i]))

@@ -13,6 +13,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_bert.h"
+#include "backend/cpu/cpu_precision.h"
 #include "cache/cache_key.h"
 #include "engine/model_loader.h"
 #if LAM_HAVE_CUDA
@@ -158,6 +159,22 @@ Status CheckBackendName(const std::string& name) {
                 "unknown backend '" + name + "' (expected 'cpu', 'cuda' or 'auto')");
 }
 
+Status CheckPrecisionName(const std::string& name) {
+  if (name == "fp32" || name == "bf16" || name == "auto") return Status::Ok();
+  return Status(LAM_STATUS_INVALID_ARG,
+                "unknown precision '" + name + "' (expected 'fp32', 'bf16' or 'auto')");
+}
+
+// The precision the CPU backends compute in for `requested` (checked by CheckPrecisionName).
+Result<cpu::Precision> ResolveCpuPrecision(const std::string& requested) {
+  if (requested == "fp32") return cpu::Precision::kFp32;
+  const Status native = cpu::CheckNativeBf16();
+  if (native.ok()) return cpu::Precision::kBf16;
+  if (requested == "bf16") return native;
+  spdlog::warn("engine: precision auto serves fp32: {}", native.message());
+  return cpu::Precision::kFp32;
+}
+
 // The CUDA backend from its module, or the reason it cannot serve this model here.
 Result<std::unique_ptr<backend::Backend>> OpenCudaBackend(const ModelWeights& weights, const EngineOptions& options) {
 #if LAM_HAVE_CUDA
@@ -189,6 +206,7 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
                                                     const ModelWeights& weights, ModelInfo info,
                                                     const EngineOptions& options) {
   LAM_RETURN_IF_ERROR(CheckBackendName(options.backend));
+  LAM_RETURN_IF_ERROR(CheckPrecisionName(options.precision));
   std::vector<backend::Bucket> buckets =
       options.buckets.empty() ? DefaultBuckets(weights.config.max_tokens) : options.buckets;
   for (const auto& b : buckets) {
@@ -222,17 +240,29 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
       spdlog::info("engine: no CUDA backend ({}); using the CPU backend", cuda.status().message());
     }
   }
+  cpu::Precision precision = cpu::Precision::kFp32;
   if (cpu != nullptr) {
-    // The CUDA backend was opened.
-  } else if (weights.config.family == Family::kBert) {
-    LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBertBackend::Create(weights, options.threads));
+    // The CUDA backend was opened; it computes in fp32 only.
+    if (options.precision == "bf16") {
+      return Status(LAM_STATUS_UNSUPPORTED,
+                    "precision bf16 is implemented by the CPU backend only; the CUDA backend serves fp32 "
+                    "(use backend cpu for bf16, or precision fp32 or auto)");
+    }
+    if (options.precision == "auto") spdlog::info("engine: precision auto serves fp32 on the CUDA backend");
   } else {
-    cpu::CpuBackendOptions cpu_options;
-    cpu_options.threads = options.threads;
-    LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBackend::Create(weights, cpu_options));
+    LAM_ASSIGN_OR_RETURN(precision, ResolveCpuPrecision(options.precision));
+    if (weights.config.family == Family::kBert) {
+      LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBertBackend::Create(weights, options.threads, precision));
+    } else {
+      cpu::CpuBackendOptions cpu_options;
+      cpu_options.threads = options.threads;
+      cpu_options.precision = precision;
+      LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBackend::Create(weights, cpu_options));
+    }
   }
   info.config = weights.config;
   info.embedding_dim = kEmbeddingDim;
+  info.precision = cpu::PrecisionName(precision);
   // The executable-cache identity: everything besides the bucket that shapes an executable.
   cache::ExecutableIdentity id;
   id.model_fingerprint = info.fingerprint.empty() ? "unfingerprinted" : info.fingerprint;
@@ -249,7 +279,8 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
     id.driver = "none";
     id.artifact = std::string("cpu-exe-") + family_name(weights.config.family);
   }
-  id.precision = "fp32";
+  // fp32 and bf16 executables of one model never share a key, in memory or on disk.
+  id.precision = info.precision;
   cache::ExecutableCache* cache = options.cache != nullptr ? options.cache : &cache::ExecutableCache::Global();
   return std::unique_ptr<Engine>(new EngineImpl(std::move(owner), std::move(info), std::move(cpu),
                                                 std::move(buckets), cache, std::move(id)));
@@ -258,6 +289,7 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
 Result<std::unique_ptr<Engine>> Engine::Open(const std::string& model_dir,
                                              const EngineOptions& options) {
   LAM_RETURN_IF_ERROR(CheckBackendName(options.backend));
+  LAM_RETURN_IF_ERROR(CheckPrecisionName(options.precision));
   LAM_ASSIGN_OR_RETURN(std::unique_ptr<LoadedModel> model, LoadModel(model_dir));
   std::shared_ptr<const LoadedModel> shared(std::move(model));
   ModelInfo info;

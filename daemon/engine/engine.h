@@ -31,6 +31,11 @@ struct EngineOptions {
   std::string backend = "cpu";
   int device = 0;               // CUDA device ordinal
   int threads = 0;              // worker threads for the CPU backend; 0 = all cores
+  // "fp32" | "bf16" | "auto" (cpu_precision.h). bf16 needs a CPU with native bf16 (AVX512_BF16
+  // or AMX) and the CPU backend: otherwise Open fails with UNSUPPORTED naming what is missing.
+  // "auto" is bf16 where the CPU backend serves on such a CPU, else fp32 (with a warning on the
+  // CPU backend). ModelInfo::precision says what was chosen.
+  std::string precision = "fp32";
   // Shape classes to warm; empty = DefaultBuckets(max_tokens). A sequence longer than the
   // largest token budget (but within max_tokens) runs alone in a bucket built on demand and
   // cached like the others.
@@ -62,12 +67,15 @@ struct ModelInfo {
   std::string fingerprint;  // hex content hash of config.json + model.safetensors
   ModelConfig config;
   int embedding_dim = 384;
+  std::string precision = "fp32";  // what the GEMMs compute in: "fp32" | "bf16"
 };
 
 class Engine {
  public:
   // Loads (memory-maps) and validates the model directory and prepares the backend.
-  // Errors: MODEL_INVALID (naming the tensor or byte offset), IO_ERROR, NOT_FOUND, UNSUPPORTED.
+  // Errors: MODEL_INVALID (naming the tensor or byte offset), IO_ERROR, NOT_FOUND, UNSUPPORTED
+  // (also: a precision this CPU or backend cannot run natively), INVALID_ARG (unknown backend
+  // or precision name).
   static Result<std::unique_ptr<Engine>> Open(const std::string& model_dir,
                                               const EngineOptions& options);
   // The same over weights owned elsewhere (tests, benchmarks, synthetic models); `owner` keeps

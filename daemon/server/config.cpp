@@ -95,7 +95,7 @@ Status SetList(std::vector<uint32_t>* field, const std::string& key, const std::
 
 const std::vector<std::string>& ConfigKeys() {
   static const std::vector<std::string> kKeys = {
-      "model", "socket", "config", "backend", "log_level", "threads", "device", "cache_dir", "cache_max_bytes",
+      "model", "socket", "config", "backend", "precision", "log_level", "threads", "device", "cache_dir", "cache_max_bytes",
       "arch", "max_delay_us", "dispatch_lone_requests", "token_budget", "max_batch_sequences",
       "max_queued_sequences", "buckets", "arena_bytes", "max_arena_bytes", "arena_budget_per_uid",
       "arena_budget_total", "ring_entries", "polling_us", "idle_spin_us", "max_clients",
@@ -119,6 +119,11 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
   if (key == "backend") {
     if (value != "auto" && value != "cpu" && value != "cuda") return BadValue(key, value, "auto, cpu or cuda");
     c->backend = value;
+    return Status::Ok();
+  }
+  if (key == "precision") {
+    if (value != "fp32" && value != "bf16" && value != "auto") return BadValue(key, value, "fp32, bf16 or auto");
+    c->precision = value;
     return Status::Ok();
   }
   if (key == "log_level") {
@@ -332,6 +337,10 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --config FILE                config file read before the flags
   --log-level LEVEL            off|fatal|error|warning|info|debug|trace (default info)
   --threads N                  CPU backend threads, 0 = all cores
+  --precision fp32|bf16|auto   GEMM precision (default fp32: bit-exact). bf16: projections and FFN
+                               in bf16 with fp32 accumulation, on CPUs with AVX512_BF16 or AMX
+                               (refused elsewhere, and by the cuda backend); auto: bf16 where the
+                               CPU backend runs it natively, else fp32
   --device N                   CUDA device ordinal for --backend cuda|auto (default 0)
   --cache-dir DIR              persistent executable cache (default /var/cache/lamd; none = off)
   --cache-max-bytes N          size cap of the cache directory (default 2 GiB)

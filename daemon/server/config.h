@@ -19,6 +19,7 @@ struct Config {
   std::string config_file;                 // --config
   std::string log_level = "info";          // off|fatal|error|warning|info|debug|trace
   int threads = 0;                         // CPU backend threads; 0 = all cores
+  std::string precision = "fp32";          // fp32 | bf16 | auto (engine.h EngineOptions::precision)
   int device = 0;                          // CUDA device ordinal (backend cuda or auto)
   // Executable cache.
   std::string cache_dir = "/var/cache/lamd";  // persistent executables ("" or "none": memory only)

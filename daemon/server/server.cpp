@@ -625,6 +625,7 @@ void Server::HandleHello(Conn* c, const char* payload, uint32_t size, bool versi
     CopyString(r.fingerprint, sizeof(r.fingerprint), mi.fingerprint);
     CopyString(r.model_name, sizeof(r.model_name), mi.name);
     CopyString(r.backend, sizeof(r.backend), engine_->backend_name());
+    CopyString(r.precision, sizeof(r.precision), mi.precision);
   } else {
     CopyString(r.message, sizeof(r.message), st.message());
   }

@@ -356,6 +356,7 @@ std::string Server::TeiInfoJson() {
   j["embedding_dim"] = mi.embedding_dim;
   j["fingerprint"] = mi.fingerprint;
   j["backend"] = engine_->backend_name();
+  j["precision"] = mi.precision;
   j["family"] = engine::family_name(mi.config.family);
   return SafeDump(j);
 }

@@ -21,6 +21,7 @@ nlohmann::ordered_json BucketRows(const engine::Engine& e) {
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const auto& s : e.ExecutableStats()) {
     rows.push_back({{"bucket", s.bucket},
+                    {"precision", s.key.precision},
                     {"resident", s.resident},
                     {"bytes", s.bytes},
                     {"in_use", s.in_use},
@@ -134,6 +135,7 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
       {"text_max_tokens", text_max_tokens_},
       {"vocab_size", mi.config.vocab_size},
       {"layers", mi.config.layers},
+      {"precision", mi.precision},
   };
   uint64_t data_clients = 0, arena_total = 0, inflight = 0;
   json clients = json::array();
@@ -296,6 +298,7 @@ std::string Server::StatusJson(uint32_t viewer_uid) {
   const engine::EngineStats es = engine_->stats();
   j["executables"] = {
       {"backend", engine_->backend_name()},
+      {"precision", engine_->info().precision},
       {"engine_buckets", engine_buckets},
       {"warmup_buckets_done", warm_done},
       {"warmup_buckets_total", warm_total},

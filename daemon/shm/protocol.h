@@ -27,7 +27,7 @@ namespace lam::shm {
 
 inline constexpr uint32_t kFrameMagic = 0x434d414cu;  // "LAMC"
 inline constexpr uint16_t kControlProtoMajor = 1;
-inline constexpr uint16_t kControlProtoMinor = 1;  // 1: cache frames
+inline constexpr uint16_t kControlProtoMinor = 2;  // 1: cache frames; 2: HelloReply.precision
 inline constexpr uint32_t kMaxClientFramePayload = 4096;     // what the daemon accepts
 inline constexpr uint32_t kMaxDaemonFramePayload = 1 << 22;  // what clients accept
 
@@ -88,12 +88,16 @@ struct HelloReply {
   char model_name[64];
   char backend[16];
   char message[128];      // detail for a non-OK status
+  // Minor 2 (fields are only appended: an older client reads the first 400 bytes, a client
+  // reading an older daemon's shorter reply finds "" here, which means fp32).
+  char precision[16];     // "fp32" | "bf16", NUL-terminated
 };
 
 static_assert(sizeof(FrameHeader) == 16);
 static_assert(sizeof(HelloRequest) == 40);
 static_assert(offsetof(HelloRequest, arena_bytes) == 24);
-static_assert(sizeof(HelloReply) == 400);
+static_assert(sizeof(HelloReply) == 416);
+static_assert(offsetof(HelloReply, precision) == 400);
 static_assert(offsetof(HelloReply, buckets) == 56);
 static_assert(offsetof(HelloReply, fingerprint) == 120);
 

@@ -201,10 +201,15 @@ typedef struct lam_model_info {
   char name[64];          /**< model name, NUL-terminated */
   char backend[16];       /**< "cpu", "cuda" or "auto", NUL-terminated */
   uint64_t daemon_epoch;  /**< changes whenever the daemon restarts */
+  /** What the daemon computes in (lamd --precision), NUL-terminated: "fp32" (bit-exact) or
+   *  "bf16" (GEMMs in bf16 with fp32 accumulation). Appended: a caller built against an older
+   *  header passes a smaller struct_size and gets the fields it knows; an older daemon, which
+   *  served fp32 only, is reported as "fp32". */
+  char precision[16];
 } lam_model_info;
 
 /** Initialiser for lam_model_info. */
-#define LAM_MODEL_INFO_INIT { sizeof(lam_model_info), 0, 0, 0, 0, {0}, {0}, {0}, {0}, 0 }
+#define LAM_MODEL_INFO_INIT { sizeof(lam_model_info), 0, 0, 0, 0, {0}, {0}, {0}, {0}, 0, {0} }
 
 /**
  * Sets *info to LAM_MODEL_INFO_INIT (every field zero, struct_size = sizeof(lam_model_info)), for callers

@@ -34,7 +34,7 @@ const std::map<std::string, size_t> kPublic = {
     {"lam_client_options.arena_bytes", 16},
     {"lam_client_options.timeout_ms", 24},
     {"lam_client_options.connect_timeout_ms", 28},
-    {"sizeof lam_model_info", 248},
+    {"sizeof lam_model_info", 264},
     {"lam_model_info.struct_size", 0},
     {"lam_model_info.embedding_dim", 4},
     {"lam_model_info.max_tokens", 8},
@@ -45,6 +45,7 @@ const std::map<std::string, size_t> kPublic = {
     {"lam_model_info.name", 156},
     {"lam_model_info.backend", 220},
     {"lam_model_info.daemon_epoch", 240},
+    {"lam_model_info.precision", 248},
     {"sizeof lam_embed_tokens_request", 40},
     {"lam_embed_tokens_request.struct_size", 0},
     {"lam_embed_tokens_request.flags", 4},
@@ -211,7 +212,7 @@ TEST(AbiLayoutTest, SharedMemoryStructsHaveTheProtocolLayout) {
       {"HelloRequest.shm_major", {offsetof(HelloRequest, shm_major), 8}},
       {"HelloRequest.flags", {offsetof(HelloRequest, flags), 16}},
       {"HelloRequest.arena_bytes", {offsetof(HelloRequest, arena_bytes), 24}},
-      {"HelloReply", {sizeof(HelloReply), 400}},
+      {"HelloReply", {sizeof(HelloReply), 416}},
       {"HelloReply.status", {offsetof(HelloReply, status), 0}},
       {"HelloReply.daemon_epoch", {offsetof(HelloReply, daemon_epoch), 16}},
       {"HelloReply.segment_size", {offsetof(HelloReply, segment_size), 24}},
@@ -221,6 +222,7 @@ TEST(AbiLayoutTest, SharedMemoryStructsHaveTheProtocolLayout) {
       {"HelloReply.model_name", {offsetof(HelloReply, model_name), 192}},
       {"HelloReply.backend", {offsetof(HelloReply, backend), 256}},
       {"HelloReply.message", {offsetof(HelloReply, message), 272}},
+      {"HelloReply.precision", {offsetof(HelloReply, precision), 400}},
   };
   for (const auto& [name, v] : shm) EXPECT_EQ(v.first, v.second) << name;
   static_assert(std::is_trivially_copyable_v<SubmitDesc> && std::is_trivially_copyable_v<CompletionDesc>);

@@ -31,6 +31,7 @@ const abi_entry lam_abi_c_layout[] = {
     ENTRY(lam_model_info, name),
     ENTRY(lam_model_info, backend),
     ENTRY(lam_model_info, daemon_epoch),
+    ENTRY(lam_model_info, precision),
     SIZE(lam_embed_tokens_request),
     ENTRY(lam_embed_tokens_request, struct_size),
     ENTRY(lam_embed_tokens_request, flags),

@@ -5,26 +5,46 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "backend/cpu/cpu_exec_common.h"
 #include "backend/cpu/cpu_gemm.h"
+#include "backend/cpu/cpu_precision.h"
 #include "backend/cpu/cpu_threading.h"
 
 namespace lam::cpu {
 namespace {
 
-TEST(CpuGemmTest, TileRowsAreBitwiseIndependentOfPositionAndNeighbours) {
+// x as the GEMM sees it: itself in fp32, rounded to the nearest bf16 in bf16 precision.
+std::vector<float> AsComputed(const std::vector<float>& x, Precision p) {
+  if (p == Precision::kFp32) return x;
+  std::vector<uint16_t> h(x.size());
+  ConvertToBf16(x.data(), x.size(), h.data());
+  std::vector<float> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const uint32_t u = static_cast<uint32_t>(h[i]) << 16;
+    std::memcpy(&out[i], &u, sizeof(u));
+  }
+  return out;
+}
+
+// Correct against a double-precision loop over the operands as computed (bf16 products are exact
+// in fp32, so bf16 precision must meet the fp32 accumulation bound too), and a row's bits do not
+// depend on its position, its neighbours or the tile height.
+void CheckTileRows(Precision precision) {
   CpuThreads threads(1);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   for (GemmSpec spec : {GemmSpec{kDm, kZCols, false, 0}, GemmSpec{kDm, kFfn, true, 2}, GemmSpec{kFfn, kDm, true, 0}}) {
+    spec.precision = precision;
     threads.Execute([&] {
       std::mt19937 rng(spec.k + spec.n);
       std::normal_distribution<float> nd;
       std::vector<float> w(static_cast<size_t>(spec.n) * spec.k), bias(static_cast<size_t>(spec.n));
       for (auto& x : w) x = 0.05f * nd(rng);
       for (auto& x : bias) x = 0.1f * nd(rng);
+      const std::vector<float> w_used = AsComputed(w, precision);
       auto prim = GemmPrimitive::Create(eng, spec);
       ASSERT_TRUE(prim.ok()) << prim.status().ToString();
       auto packed = PackWeights(eng, *prim, w.data());
@@ -37,8 +57,12 @@ TEST(CpuGemmTest, TileRowsAreBitwiseIndependentOfPositionAndNeighbours) {
       ASSERT_TRUE(prim16->weights_desc() == prim->weights_desc());  // same packed weights
       auto slot16 = GemmSlot::Create(eng, *prim16);
       ASSERT_TRUE(slot16.ok());
+      EXPECT_EQ(prim->src_desc().data_type(),
+                precision == Precision::kBf16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32);
+      EXPECT_EQ(prim->dst_desc().data_type(), dnnl::memory::data_type::f32);
       std::vector<float> row(static_cast<size_t>(spec.k));
       for (auto& x : row) x = nd(rng);
+      const std::vector<float> row_used = AsComputed(row, precision);
       std::vector<float> first;
       for (int pos : {0, 1, 15, 16, 33, 63}) {
         std::vector<float> src(static_cast<size_t>(kTileRows) * spec.k), dst(static_cast<size_t>(kTileRows) * spec.n);
@@ -50,7 +74,7 @@ TEST(CpuGemmTest, TileRowsAreBitwiseIndependentOfPositionAndNeighbours) {
           first.assign(out, out + spec.n);
           for (int o = 0; o < spec.n; o += 37) {
             double acc = spec.bias ? bias[o] : 0.0;
-            for (int i = 0; i < spec.k; ++i) acc += static_cast<double>(row[i]) * w[static_cast<size_t>(o) * spec.k + i];
+            for (int i = 0; i < spec.k; ++i) acc += static_cast<double>(row_used[i]) * w_used[static_cast<size_t>(o) * spec.k + i];
             for (int gl = 0; gl < spec.gelus; ++gl) acc = 0.5 * acc * (1.0 + std::erf(acc / std::sqrt(2.0)));
             EXPECT_NEAR(out[o], acc, 1e-4 * std::max(1.0, std::abs(acc)));
           }
@@ -68,6 +92,60 @@ TEST(CpuGemmTest, TileRowsAreBitwiseIndependentOfPositionAndNeighbours) {
             << "tail tile K=" << spec.k << " N=" << spec.n << " row " << pos;
       }
     });
+  }
+}
+
+TEST(CpuGemmTest, TileRowsAreBitwiseIndependentOfPositionAndNeighbours) { CheckTileRows(Precision::kFp32); }
+
+TEST(CpuGemmTest, Bf16TileRowsAccumulateInFp32AndAreBitwiseIndependentOfPositionAndNeighbours) {
+  const Status native = CheckNativeBf16();
+  if (!native.ok()) GTEST_SKIP() << native.message();
+  CheckTileRows(Precision::kBf16);
+}
+
+TEST(CpuGemmTest, ConvertToBf16RoundsToNearestEvenAndKeepsNaN) {
+  auto bits = [](float f) {
+    uint16_t h;
+    ConvertToBf16(&f, 1, &h);
+    return h;
+  };
+  EXPECT_EQ(bits(1.0f), 0x3f80);
+  EXPECT_EQ(bits(-2.5f), 0xc020);
+  EXPECT_EQ(bits(1.0f + 0x1p-8f), 0x3f80);               // tie between 0x3f80 and 0x3f81: even
+  EXPECT_EQ(bits(1.0f + 3 * 0x1p-8f), 0x3f82);           // tie between 0x3f81 and 0x3f82: even
+  EXPECT_EQ(bits(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);    // above the tie: up
+  EXPECT_EQ(bits(std::numeric_limits<float>::max()), 0x7f80);  // rounds to infinity
+  EXPECT_EQ(bits(std::numeric_limits<float>::infinity()), 0x7f80);
+  EXPECT_EQ(bits(-0.0f), 0x8000);
+  const uint16_t nan = bits(std::numeric_limits<float>::quiet_NaN());
+  EXPECT_EQ(nan & 0x7f80, 0x7f80);
+  EXPECT_NE(nan & 0x007f, 0);
+  uint32_t snan_bits = 0x7f800001u;  // a signalling NaN whose payload sits in the dropped bits
+  float snan;
+  std::memcpy(&snan, &snan_bits, sizeof(snan));
+  EXPECT_NE(bits(snan) & 0x007f, 0) << "a NaN must not become infinity";
+  // Random values: the nearer of the two bf16 neighbours, ties to the even one.
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> any;
+  std::vector<float> x(100000);
+  for (auto& v : x) {
+    do {
+      const uint32_t u = any(rng);
+      std::memcpy(&v, &u, sizeof(v));
+    } while (!std::isfinite(v) || std::abs(v) > 1e38f);
+  }
+  std::vector<uint16_t> h(x.size());
+  ConvertToBf16(x.data(), x.size(), h.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &x[i], sizeof(u));
+    const uint32_t lo = u & 0xffff0000u, hi = lo + 0x10000u;
+    float flo, fhi;
+    std::memcpy(&flo, &lo, sizeof(flo));
+    std::memcpy(&fhi, &hi, sizeof(fhi));
+    const double dlo = std::abs(static_cast<double>(x[i]) - flo), dhi = std::abs(static_cast<double>(fhi) - x[i]);
+    const uint32_t want = dlo < dhi ? lo : dhi < dlo ? hi : ((lo >> 16) & 1u) == 0 ? lo : hi;
+    ASSERT_EQ(h[i], want >> 16) << "x = " << x[i];
   }
 }
 

@@ -16,6 +16,7 @@ struct BenchOptions {
   int repetitions = 5;                // -r
   int warmup = 1;                     // --warmup
   int threads = 0;                    // --threads (0 = all cores)
+  std::string precision = "fp32";     // --precision fp32|bf16 (engine benchmark)
   std::string format = "md";          // -o md|json
   // soak (bench_soak.cpp)
   double soak_minutes = 0;            // --minutes (fractions allowed)

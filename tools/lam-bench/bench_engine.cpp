@@ -150,7 +150,8 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   };
   std::vector<PendingRoof> pending;
   BenchTable t;
-  t.title = "Engine (CPU backend, in-process)";
+  t.title = "Engine (CPU backend, in-process, " + opt.precision + ")";
+  const cpu::Precision precision = opt.precision == "bf16" ? cpu::Precision::kBf16 : cpu::Precision::kFp32;
   t.columns = {"model", "shape", "tokens/s", "ms/batch", "GEMM share of time", "GEMM GFLOP/s (ours)",
                "oneDNN GFLOP/s (same shapes)", "ours/oneDNN", "GEMM MFLOP/token", "GEMM % of FMA peak",
                "upper bound tokens/s at 100% peak, GEMM only"};
@@ -166,7 +167,7 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
     std::unique_ptr<backend::Backend> owned;
     cpu::CpuBackend* lam_be = nullptr;
     if (model->weights->config.family == engine::Family::kBert) {
-      auto bert = cpu::CpuBertBackend::Create(*model->weights, opt.threads);
+      auto bert = cpu::CpuBertBackend::Create(*model->weights, opt.threads, precision);
       if (!bert.ok()) {
         std::fprintf(stderr, "lam-bench engine: %s\n", bert.status().ToString().c_str());
         return 1;
@@ -176,6 +177,7 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
     } else {
       cpu::CpuBackendOptions bo;
       bo.threads = opt.threads;
+      bo.precision = precision;
       auto backend = cpu::CpuBackend::Create(*model->weights, bo);
       if (!backend.ok()) {
         std::fprintf(stderr, "lam-bench engine: %s\n", backend.status().ToString().c_str());
@@ -272,6 +274,11 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   t.facts.emplace_back("fp32 FMA peak, measured, " + std::to_string(all_cores.threads) + " cores",
                        Fixed(all_cores.gflops, 1) + " GFLOP/s (" + all_cores.isa + ", " +
                            Fixed(all_cores.per_thread, 1) + " per core)");
+  if (precision == cpu::Precision::kBf16) {
+    t.notes.push_back("precision bf16 (oneDNN ISA " + cpu::OnednnIsaName() +
+                      "): our GEMMs run bf16 x bf16 with fp32 accumulation; the oneDNN column and the FMA peak "
+                      "stay fp32, so 'ours/oneDNN' and '% of FMA peak' are the speed-up over those fp32 figures.");
+  }
   t.notes.push_back("threads: " + std::to_string(threads_used) + "; repetitions: " +
                     std::to_string(opt.repetitions) + " after " + std::to_string(opt.warmup) +
                     " warm-up; GEMM FLOPs count real tokens only (64-row tile padding excluded); " +

@@ -53,6 +53,7 @@ void Usage(FILE* f) {
                "  --shapes LIST        batch x length list (default 1x16,32x128,8x512,1x8192)\n"
                "  -r N                 timed repetitions (default 5), after --warmup N (default 1)\n"
                "  --threads N          CPU worker threads (default: all cores)\n"
+               "  --precision P        engine: fp32 (default) or bf16 GEMMs (needs AVX512_BF16 or AMX)\n"
                "  -o md|json           output format (default md)\n"
                "soak options:\n"
                "  --minutes N          run time (fractions allowed); required\n"
@@ -196,6 +197,12 @@ int main(int argc, char** argv) {
       opt.warmup = number("--warmup");
     } else if (a == "--threads") {
       opt.threads = number("--threads");
+    } else if (a == "--precision") {
+      opt.precision = value("--precision");
+      if (opt.precision != "fp32" && opt.precision != "bf16") {
+        std::fprintf(stderr, "lam-bench: --precision expects fp32 or bf16, got '%s'\n", opt.precision.c_str());
+        return 2;
+      }
     } else if (a == "soak") {
       soak = true;
     } else if (a == "--minutes") {

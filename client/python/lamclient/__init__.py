@@ -50,7 +50,7 @@ class ModelInfo:
     """What lamd serves (lam_model_info)."""
 
     __slots__ = ("embedding_dim", "max_tokens", "vocab_size", "buckets", "fingerprint", "name", "backend",
-                 "daemon_epoch")
+                 "daemon_epoch", "precision")
 
     def __init__(self, raw):
         self.embedding_dim = raw.embedding_dim
@@ -61,9 +61,10 @@ class ModelInfo:
         self.name = raw.name.decode()
         self.backend = raw.backend.decode()
         self.daemon_epoch = raw.daemon_epoch
+        self.precision = raw.precision.decode()
 
     def __repr__(self):
-        return f"ModelInfo(name={self.name!r}, embedding_dim={self.embedding_dim}, backend={self.backend!r})"
+        return f"ModelInfo(name={self.name!r}, embedding_dim={self.embedding_dim}, backend={self.backend!r}, precision={self.precision!r})"
 
 
 class Client:

@@ -17,7 +17,8 @@ class ModelInfo(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_uint32), ("embedding_dim", ctypes.c_uint32),
                 ("max_tokens", ctypes.c_uint32), ("vocab_size", ctypes.c_uint32), ("n_buckets", ctypes.c_uint32),
                 ("buckets", ctypes.c_uint32 * 16), ("fingerprint", ctypes.c_char * 72), ("name", ctypes.c_char * 64),
-                ("backend", ctypes.c_char * 16), ("daemon_epoch", ctypes.c_uint64)]
+                ("backend", ctypes.c_char * 16), ("daemon_epoch", ctypes.c_uint64),
+                ("precision", ctypes.c_char * 16)]
 
 
 class EmbedTokensRequest(ctypes.Structure):

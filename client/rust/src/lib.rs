@@ -182,6 +182,8 @@ pub struct ModelInfo {
     pub backend: String,
     /// Changes whenever lamd restarts.
     pub daemon_epoch: u64,
+    /// "fp32" (bit-exact) or "bf16" (lamd --precision).
+    pub precision: String,
 }
 
 /// Rows of embeddings, stored contiguously (`len() * dim()` floats).
@@ -318,6 +320,7 @@ impl Client {
             name: c_str_field(&m.name),
             backend: c_str_field(&m.backend),
             daemon_epoch: m.daemon_epoch,
+            precision: c_str_field(&m.precision),
         })
     }
 

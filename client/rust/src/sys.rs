@@ -36,6 +36,7 @@ pub struct lam_model_info {
     pub name: [c_char; 64],
     pub backend: [c_char; 16],
     pub daemon_epoch: u64,
+    pub precision: [c_char; 16],
 }
 
 #[repr(C)]

@@ -111,8 +111,11 @@ class CpuBackend::Exe final : public backend::Executable, public TiledRun {
   size_t SeqOfRow(size_t r) const { return FindSeqOfRow(seqs, nseq, r); }
 };
 
-CpuBackend::CpuBackend(const engine::ModelWeights& weights, int threads)
-    : w_(weights), threads_(std::make_unique<CpuThreads>(threads)), eng_(dnnl::engine::kind::cpu, 0) {}
+CpuBackend::CpuBackend(const engine::ModelWeights& weights, const CpuBackendOptions& options)
+    : w_(weights),
+      precision_(options.precision),
+      threads_(std::make_unique<CpuThreads>(options.threads)),
+      eng_(dnnl::engine::kind::cpu, 0) {}
 
 CpuBackend::~CpuBackend() = default;
 
@@ -143,7 +146,8 @@ Result<std::unique_ptr<CpuBackend>> CpuBackend::Create(const engine::ModelWeight
   if (c.position_table < 2 || c.vocab_size < 1 || c.max_tokens < 1) {
     return Status(LAM_STATUS_MODEL_INVALID, "position table, vocabulary or max_tokens out of range");
   }
-  std::unique_ptr<CpuBackend> b(new CpuBackend(weights, options.threads));
+  if (options.precision == Precision::kBf16) LAM_RETURN_IF_ERROR(CheckNativeBf16());
+  std::unique_ptr<CpuBackend> b(new CpuBackend(weights, options));
   LAM_RETURN_IF_ERROR(b->Init());
   return b;
 }
@@ -157,7 +161,8 @@ Status CpuBackend::Init() {
   threads_->Execute([&] {
     // Primitive creation and reorders run with OpenMP pinned to one thread: oneDNN sizes its
     // work partitioning from it, and no OpenMP team is ever started.
-    const GemmSpec specs[4] = {{kDm, kZCols, false, 0}, {kDm, kDm, false, 0}, {kDm, kFfn, true, 2}, {kFfn, kDm, true, 0}};
+    const GemmSpec specs[4] = {{kDm, kZCols, false, 0, precision_}, {kDm, kDm, false, 0, precision_},
+                               {kDm, kFfn, true, 2, precision_}, {kFfn, kDm, true, 0, precision_}};
     st = CreateLayerGemms(eng_, specs, {g_in_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
     if (!st.ok()) return;
     bool split = false;

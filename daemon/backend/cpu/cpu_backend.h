@@ -17,6 +17,7 @@
 #include "backend/cpu/cpu_exec_common.h"
 #include "backend/cpu/cpu_gemm.h"
 #include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/cpu_precision.h"
 #include "backend/cpu/cpu_threading.h"
 #include "engine/weights.h"
 
@@ -24,6 +25,8 @@ namespace lam::cpu {
 
 struct CpuBackendOptions {
   int threads = 0;  // 0 = all cores
+  // bf16: the projection and FFN GEMMs in bf16 (cpu_precision.h); UNSUPPORTED without native bf16.
+  Precision precision = Precision::kFp32;
 };
 
 // Time and work of the GEMM part, summed over threads since the last reset.
@@ -36,8 +39,8 @@ struct GemmProfile {
 class CpuBackend final : public backend::Backend {
  public:
   // Packs the weights (oneDNN blocked layouts) once; `weights` must outlive the backend.
-  // Errors: UNSUPPORTED (family/shape the kernels do not implement), MODEL_INVALID (a tensor the
-  // variant needs is missing), BACKEND_FAILED.
+  // Errors: UNSUPPORTED (family/shape the kernels do not implement, or bf16 on a CPU without
+  // native bf16), MODEL_INVALID (a tensor the variant needs is missing), BACKEND_FAILED.
   static Result<std::unique_ptr<CpuBackend>> Create(const engine::ModelWeights& weights,
                                                     const CpuBackendOptions& options);
   ~CpuBackend() override;
@@ -49,6 +52,9 @@ class CpuBackend final : public backend::Backend {
   int embedding_dim() const override { return kDm; }
 
   int concurrency() const { return threads_->concurrency(); }
+  Precision precision() const { return precision_; }
+  // Whether tiles of kTailRows rows are used for a batch's last rows (cpu_layout.h).
+  bool tail_tiles() const { return tail_tiles_; }
   // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
   // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
   bool column_split() const { return split_ready_; }
@@ -69,12 +75,13 @@ class CpuBackend final : public backend::Backend {
  private:
   struct LayerPack;
   class Exe;
-  CpuBackend(const engine::ModelWeights& weights, int threads);
+  CpuBackend(const engine::ModelWeights& weights, const CpuBackendOptions& options);
   Status Init();
   // team: the two-thread team of a small batch whose GEMMs run as column halves, else null.
   Status RunLayer(Exe& exe, int layer, PairTeam* team);
 
   const engine::ModelWeights& w_;
+  Precision precision_;
   std::unique_ptr<CpuThreads> threads_;
   dnnl::engine eng_;
   // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).

@@ -49,15 +49,18 @@ class CpuBertBackend::Exe final : public backend::Executable, public TiledRun {
   size_t nseq = 0;
 };
 
-CpuBertBackend::CpuBertBackend(const engine::ModelWeights& weights, int threads)
-    : w_(weights), threads_(std::make_unique<CpuThreads>(threads)), eng_(dnnl::engine::kind::cpu, 0) {}
+CpuBertBackend::CpuBertBackend(const engine::ModelWeights& weights, int threads, Precision precision)
+    : w_(weights),
+      precision_(precision),
+      threads_(std::make_unique<CpuThreads>(threads)),
+      eng_(dnnl::engine::kind::cpu, 0) {}
 
 CpuBertBackend::~CpuBertBackend() = default;
 
 int CpuBertBackend::embedding_dim() const { return kDm; }
 
 Result<std::unique_ptr<CpuBertBackend>> CpuBertBackend::Create(const engine::ModelWeights& weights,
-                                                               int threads) {
+                                                               int threads, Precision precision) {
   const engine::ModelConfig& c = weights.config;
   if (c.family != engine::Family::kBert) {
     return Status(LAM_STATUS_UNSUPPORTED, std::string("CpuBertBackend serves the 'bert' family, not '") +
@@ -83,7 +86,8 @@ Result<std::unique_ptr<CpuBertBackend>> CpuBertBackend::Create(const engine::Mod
                   "bert max_tokens " + std::to_string(c.max_tokens) + " must be in [1, position table rows " +
                       std::to_string(c.position_table) + "]");
   }
-  std::unique_ptr<CpuBertBackend> b(new CpuBertBackend(weights, threads));
+  if (precision == Precision::kBf16) LAM_RETURN_IF_ERROR(CheckNativeBf16());
+  std::unique_ptr<CpuBertBackend> b(new CpuBertBackend(weights, threads, precision));
   LAM_RETURN_IF_ERROR(b->Init());
   return b;
 }
@@ -94,7 +98,8 @@ Status CpuBertBackend::Init() {
   Status st;
   threads_->Execute([&] {
     // As in CpuBackend: primitives and reorders are built with OpenMP pinned to one thread.
-    const GemmSpec specs[4] = {{kDm, kQkv, true, 0}, {kDm, kDm, true, 0}, {kDm, kFfn, true, 1}, {kFfn, kDm, true, 0}};
+    const GemmSpec specs[4] = {{kDm, kQkv, true, 0, precision_}, {kDm, kDm, true, 0, precision_},
+                               {kDm, kFfn, true, 1, precision_}, {kFfn, kDm, true, 0, precision_}};
     st = CreateLayerGemms(eng_, specs, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
     if (!st.ok()) return;
     bool split = false;

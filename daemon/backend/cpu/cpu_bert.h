@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "backend/cpu/cpu_exec_common.h"
 #include "backend/cpu/cpu_gemm.h"
+#include "backend/cpu/cpu_precision.h"
 #include "backend/cpu/cpu_threading.h"
 #include "engine/weights.h"
 
@@ -25,10 +26,14 @@ namespace lam::cpu {
 class CpuBertBackend final : public backend::Backend {
  public:
   // Packs the weights once; `weights` must outlive the backend. threads <= 0: all cores.
-  // Errors: UNSUPPORTED (not family bert, or not the 384/12x32/1536 shape), MODEL_INVALID
-  // (a tensor is missing, layer count or max_tokens inconsistent), BACKEND_FAILED.
+  // precision bf16: the QKV, output and FFN GEMMs in bf16 (cpu_precision.h); attention, norms
+  // and pooling stay fp32.
+  // Errors: UNSUPPORTED (not family bert, not the 384/12x32/1536 shape, or bf16 on a CPU without
+  // native bf16), MODEL_INVALID (a tensor is missing, layer count or max_tokens inconsistent),
+  // BACKEND_FAILED.
   static Result<std::unique_ptr<CpuBertBackend>> Create(const engine::ModelWeights& weights,
-                                                        int threads);
+                                                        int threads,
+                                                        Precision precision = Precision::kFp32);
   ~CpuBertBackend() override;
 
   const char* name() const override { return "cpu"; }
@@ -38,6 +43,9 @@ class CpuBertBackend final : public backend::Backend {
   int embedding_dim() const override;
 
   int concurrency() const { return threads_->concurrency(); }
+  Precision precision() const { return precision_; }
+  // Whether tiles of kTailRows rows are used for a batch's last rows (cpu_layout.h).
+  bool tail_tiles() const { return tail_tiles_; }
   // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
   // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
   bool column_split() const { return split_ready_; }
@@ -50,12 +58,13 @@ class CpuBertBackend final : public backend::Backend {
  private:
   struct LayerPack;
   class Exe;
-  CpuBertBackend(const engine::ModelWeights& weights, int threads);
+  CpuBertBackend(const engine::ModelWeights& weights, int threads, Precision precision);
   Status Init();
   // team: the two-thread team of a small batch whose GEMMs run as column halves, else null.
   void RunLayer(Exe& exe, size_t layer, PairTeam* team);
 
   const engine::ModelWeights& w_;
+  Precision precision_;
   std::unique_ptr<CpuThreads> threads_;
   dnnl::engine eng_;
   // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).

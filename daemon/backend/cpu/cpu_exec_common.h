@@ -103,8 +103,9 @@ using LayerGemmConstPrims = const GemmPrimitive* const[4];
 using LayerGemmSlots = GemmSlot* const[4];
 
 // Creates dst[i][kind] for specs[i] at both tile heights. *tail_tiles is set to whether every
-// pair reads the same packed weights (otherwise only full tiles may be used). Must run with
-// OpenMP pinned to one thread (see GemmPrimitive::Create).
+// pair reads the same packed weights and (checked on random data in bf16 precision) gives the
+// full tiles' bits (otherwise only full tiles may be used). Must run with OpenMP pinned to one
+// thread (see GemmPrimitive::Create).
 Status CreateLayerGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], LayerGemmPrims& dst,
                         bool* tail_tiles);
 

@@ -22,9 +22,11 @@ Result<GemmPrimitive> GemmPrimitive::Create(const dnnl::engine& eng, const GemmS
   g.spec_ = spec;
   g.rows_ = rows;
   try {
-    g.src_md_ = dnnl::memory::desc({rows, spec.k}, dt::f32, tag::ab);
+    // bf16: bf16 x bf16 products with fp32 accumulation, bias and dst (oneDNN's bf16 matmul).
+    const dt in_dt = spec.precision == Precision::kBf16 ? dt::bf16 : dt::f32;
+    g.src_md_ = dnnl::memory::desc({rows, spec.k}, in_dt, tag::ab);
     g.dst_md_ = dnnl::memory::desc({rows, spec.n}, dt::f32, tag::ab);
-    const dnnl::memory::desc wei_any({spec.k, spec.n}, dt::f32, tag::any);
+    const dnnl::memory::desc wei_any({spec.k, spec.n}, in_dt, tag::any);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (spec.gelus > 0) {
@@ -52,7 +54,8 @@ Result<GemmPrimitive> GemmPrimitive::Create(const dnnl::engine& eng, const GemmS
 Result<dnnl::memory> PackWeights(const dnnl::engine& eng, const GemmPrimitive& prim,
                                  const float* w_nk) {
   try {
-    // PyTorch [n, k] row-major is the k x n matrix in column-major ("ba") order.
+    // PyTorch [n, k] row-major is the k x n matrix in column-major ("ba") order. In bf16
+    // precision the reorder also rounds it to bf16 (nearest even).
     const dnnl::memory::desc plain_md({prim.spec().k, prim.spec().n}, dt::f32, tag::ba);
     dnnl::memory plain(plain_md, eng, const_cast<float*>(w_nk));
     dnnl::memory packed(prim.weights_desc(), eng);
@@ -69,7 +72,12 @@ Result<GemmSlot> GemmSlot::Create(const dnnl::engine& eng, const GemmPrimitive& 
   GemmSlot slot;
   try {
     slot.stream_ = dnnl::stream(eng);
-    slot.src_ = dnnl::memory(prim.src_desc(), eng, DNNL_MEMORY_NONE);
+    if (prim.spec().precision == Precision::kBf16) {
+      slot.src_ = dnnl::memory(prim.src_desc(), eng);
+      slot.src_bf16_ = static_cast<uint16_t*>(slot.src_.get_data_handle());
+    } else {
+      slot.src_ = dnnl::memory(prim.src_desc(), eng, DNNL_MEMORY_NONE);
+    }
     slot.dst_ = dnnl::memory(prim.dst_desc(), eng, DNNL_MEMORY_NONE);
     const auto bytes = static_cast<dnnl::memory::dim>(std::max<size_t>(prim.scratchpad_bytes(), 64));
     slot.scratch_ = dnnl::memory(dnnl::memory::desc({bytes}, dt::u8, tag::a), eng);
@@ -82,7 +90,12 @@ Result<GemmSlot> GemmSlot::Create(const dnnl::engine& eng, const GemmPrimitive& 
 Status GemmSlot::Execute(const GemmPrimitive& prim, const float* src, const dnnl::memory& weights,
                          const dnnl::memory* bias, float* dst) {
   // The C API avoids the std::unordered_map of the C++ execute() (no allocation per call).
-  dnnl_status_t st = dnnl_memory_set_data_handle(src_.get(), const_cast<float*>(src));
+  dnnl_status_t st = dnnl_success;
+  if (src_bf16_ != nullptr) {
+    ConvertToBf16(src, static_cast<size_t>(prim.rows()) * static_cast<size_t>(prim.spec().k), src_bf16_);
+  } else {
+    st = dnnl_memory_set_data_handle(src_.get(), const_cast<float*>(src));
+  }
   if (st == dnnl_success) st = dnnl_memory_set_data_handle(dst_.get(), dst);
   if (st == dnnl_success) {
     dnnl_exec_arg_t args[5];

@@ -3,6 +3,9 @@
 // two tile heights kTileRows and kTailRows.
 // Weights are reordered once into the blocked layout oneDNN picks for that shape
 // (format_tag::any). Primitives use a user scratchpad, so executing one allocates nothing.
+// In bf16 precision (cpu_precision.h) the weights are packed as bf16 and each tile's source
+// rows are rounded to bf16 into the slot's own buffer before the call; bias, post-ops,
+// accumulation and dst stay fp32.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_layout.h"
+#include "backend/cpu/cpu_precision.h"
 #include "common/status.h"
 
 namespace lam::cpu {
@@ -20,6 +24,7 @@ struct GemmSpec {
   int n = 0;
   bool bias = false;
   int gelus = 0;  // exact-erf GELU post-ops applied after the bias (the FFN applies two)
+  Precision precision = Precision::kFp32;  // of src and weights; bias, dst and accumulation are fp32
 };
 
 class GemmPrimitive {
@@ -57,13 +62,17 @@ class GemmSlot {
   GemmSlot() = default;
   // Allocates the slot's scratchpad (at compile time, never during a run).
   static Result<GemmSlot> Create(const dnnl::engine& eng, const GemmPrimitive& prim);
-  // One tile. weights/bias come from PackWeights / a bias memory; bias may be null.
+  // One tile. weights/bias come from PackWeights / a bias memory; bias may be null. src holds
+  // prim.rows() rows of spec().k floats (rounded to bf16 into the slot first in bf16 precision).
   Status Execute(const GemmPrimitive& prim, const float* src, const dnnl::memory& weights,
                  const dnnl::memory* bias, float* dst);
 
  private:
   dnnl::stream stream_;
   dnnl::memory src_, dst_, scratch_;
+  // bf16 precision: src_'s own buffer (rows x k bf16, allocated by oneDNN), which every call
+  // fills from the fp32 source; null in fp32, where src_ points at the caller's rows.
+  uint16_t* src_bf16_ = nullptr;
 };
 
 }  // namespace lam::cpu

@@ -85,7 +85,9 @@ class RawControl {
     shm::HelloReply r{};
     std::memcpy(&r, body.data(), std::min(body.size(), sizeof(r)));
     r.message[sizeof(r.message) - 1] = '\0';
+    r.precision[sizeof(r.precision) - 1] = '\0';
     if (message != nullptr) *message = r.message;
+    last_hello = r;
     return r.status;
   }
 
@@ -108,6 +110,8 @@ class RawControl {
       if (r == shm::RecvResult::kTimeout) return false;
     }
   }
+
+  shm::HelloReply last_hello{};  // the last reply ReadHelloReply read
 
  private:
   int fd_ = -1;
