@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The C++ core of liblamclient: one handle = one (re)connectable session with lamd.
-// libc and the C++ standard library only (plus Boost.Interprocess headers for the mapping).
+// libc and the C++ standard library only (the segment is mapped with mmap(2)).
 #pragma once
 
 #include <condition_variable>

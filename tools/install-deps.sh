@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 DEB_PKGS=(
   build-essential cmake ninja-build pkg-config
-  libboost-dev libuv1-dev libtbb-dev libspdlog-dev libfmt-dev
+  libuv1-dev libtbb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev googletest
   libdnnl-dev libsystemd-dev nlohmann-json3-dev libxxhash-dev libicu-dev
   # Command-line parsing of lamd and lamctl (header-only).

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Anonymous, sealed memfd segments mapped with Boost.Interprocess. Header-only (libc, std and
-// Boost headers only): the daemon creates and maps, the client maps what it received over
-// SCM_RIGHTS, both through the same adapter.
+// Anonymous, sealed memfd segments and their mappings. Header-only (libc and std only): the
+// daemon creates and maps, the client maps what it received over SCM_RIGHTS, both through the
+// same class. A memfd mapping is one mmap(2) of a descriptor; Boost.Interprocess once did it here
+// through an adapter type, but liblamclient must build with nothing but a C/C++ toolchain.
 #pragma once
 
 #include <fcntl.h>
@@ -9,29 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/interprocess/detail/os_file_functions.hpp>
-#include <boost/interprocess/mapped_region.hpp>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <string>
+#include <utility>
 
 namespace lam::shm {
-
-// What boost::interprocess::mapped_region needs from a "memory mappable" object, built from a
-// plain file descriptor (a memfd) instead of a named shm object or a file.
-class MemfdMappable {
- public:
-  MemfdMappable(int fd, boost::interprocess::mode_t mode)
-      : handle_(boost::interprocess::ipcdetail::mapping_handle_from_file_handle(fd)), mode_(mode) {}
-  boost::interprocess::mapping_handle_t get_mapping_handle() const { return handle_; }
-  boost::interprocess::mode_t get_mode() const { return mode_; }
-
- private:
-  boost::interprocess::mapping_handle_t handle_;
-  boost::interprocess::mode_t mode_;
-};
 
 // Owns a file descriptor.
 class UniqueFd {
@@ -66,6 +51,19 @@ class UniqueFd {
 class MemfdRegion {
  public:
   MemfdRegion() = default;
+  MemfdRegion(MemfdRegion&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  MemfdRegion& operator=(MemfdRegion&& o) noexcept {
+    if (this != &o) {
+      Unmap();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  MemfdRegion(const MemfdRegion&) = delete;
+  MemfdRegion& operator=(const MemfdRegion&) = delete;
+  ~MemfdRegion() { Unmap(); }
 
   // Creates a sealed anonymous memfd of `size` bytes and maps it read-write. On failure returns
   // an empty region and sets `*error` to a message with the failing call and errno.
@@ -91,17 +89,21 @@ class MemfdRegion {
     return r;
   }
 
-  // Maps `size` bytes of an existing memfd read-write.
+  // Maps `size` bytes of an existing memfd read-write and shared. A zero size, or one that does
+  // not fit a size_t, is refused rather than passed to mmap.
   static MemfdRegion Map(int fd, uint64_t size, std::string* error) {
     MemfdRegion r;
-    try {
-      MemfdMappable m(fd, boost::interprocess::read_write);
-      r.region_ = std::make_unique<boost::interprocess::mapped_region>(
-          m, boost::interprocess::read_write, 0, static_cast<std::size_t>(size));
-    } catch (const std::exception& e) {
-      *error = std::string("mapping the segment: ") + e.what();
-      r.region_.reset();
+    if (size == 0 || size > static_cast<uint64_t>(SIZE_MAX)) {
+      *error = "mapping the segment: size " + std::to_string(size) + " is not mappable";
+      return r;
     }
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+      *error = std::string("mapping the segment: mmap: ") + std::strerror(errno);
+      return r;
+    }
+    r.data_ = static_cast<char*>(p);
+    r.size_ = size;
     return r;
   }
 
@@ -118,11 +120,18 @@ class MemfdRegion {
     return seals >= 0 && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW);
   }
 
-  char* data() const { return region_ ? static_cast<char*>(region_->get_address()) : nullptr; }
-  uint64_t size() const { return region_ ? region_->get_size() : 0; }
+  char* data() const { return data_; }
+  uint64_t size() const { return size_; }
 
  private:
-  std::unique_ptr<boost::interprocess::mapped_region> region_;
+  void Unmap() {
+    if (data_ != nullptr) ::munmap(data_, static_cast<std::size_t>(size_));
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+  char* data_ = nullptr;
+  uint64_t size_ = 0;
 };
 
 }  // namespace lam::shm

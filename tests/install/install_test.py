@@ -183,6 +183,42 @@ def systemd(prefix):
     return 0
 
 
+# Debian packages a client-only build may take headers from: libc, the kernel's UAPI headers and
+# the compilers' own (libstdc++, libgcc, clang's builtin headers).
+TOOLCHAIN_PACKAGES = re.compile(r"^(libc6-dev|linux-libc-dev|libstdc\+\+-\d+-dev|libgcc-\d+-dev|gcc-\d+|g\+\+-\d+|"
+                                r"cpp-\d+|libclang-common-\d+-dev|libc\+\+-\d+-dev|libc\+\+abi-\d+-dev)(:\w+)?$")
+
+
+def check_toolchain_headers_only(bdir, src):
+    """Every header the client-only build read (ninja's depfile record) is one of these sources,
+    the build tree's generated ones, or the toolchain's: with dpkg, each outside file belongs to a
+    libc/kernel/compiler package; without it, at least none is Boost's or another library's."""
+    deps = subprocess.run(["ninja", "-C", bdir, "-t", "deps"], check=True, stdout=subprocess.PIPE, text=True).stdout
+    roots = [os.path.realpath(src) + os.sep, os.path.realpath(bdir) + os.sep]
+    outside = set()
+    for line in deps.splitlines():
+        if not line.startswith(" ") or not line.strip():
+            continue
+        path = os.path.realpath(os.path.join(bdir, line.strip()))
+        if not any(path.startswith(r) for r in roots):
+            outside.add(path)
+    assert outside, "ninja recorded no system headers: the check would see nothing"
+    assert not [p for p in outside if "/boost/" in p], "the client-only build read Boost headers"
+    if shutil.which("dpkg-query"):
+        owners = {}
+        for path in sorted(outside):
+            out = subprocess.run(["dpkg-query", "-S", path], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            if out.returncode != 0:
+                # dpkg records the path it shipped, which may differ from realpath (usrmerge links).
+                alt = path.replace("/usr/lib/", "/lib/", 1) if path.startswith("/usr/lib/") else path
+                out = subprocess.run(["dpkg-query", "-S", alt], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            pkgs = [p.strip() for p in out.stdout.split(":", 1)[0].split(",")] if out.returncode == 0 else ["(no package)"]
+            owners[path] = pkgs
+        foreign = {p: o for p, o in owners.items() if not any(TOOLCHAIN_PACKAGES.match(x) for x in o)}
+        assert not foreign, f"the client-only build read headers from outside the toolchain: {foreign}"
+    print(f"client-only build: {len(outside)} headers from outside the sources, all the toolchain's")
+
+
 def client_only(work, src, cmake, cc, cxx):
     shutil.rmtree(work, ignore_errors=True)
     bdir, prefix = os.path.join(work, "build"), os.path.join(work, "prefix")
@@ -191,10 +227,12 @@ def client_only(work, src, cmake, cc, cxx):
          "-DLAM_FATAL_WARNINGS=ON", f"-DCMAKE_C_COMPILER={cc}", f"-DCMAKE_CXX_COMPILER={cxx}"], stdout=subprocess.DEVNULL)
     cache = open(os.path.join(bdir, "CMakeCache.txt")).read()
     looked_for = [dep for dep in ("TBB_DIR", "spdlog_DIR", "nlohmann_json_DIR", "LAM_DNNL_LIBRARY", "LIBUV_", "LIBICU_",
-                                  "LIBSYSTEMD_", "LIBXXHASH_", "CMAKE_CUDA_COMPILER", "GTest_DIR")
+                                  "LIBSYSTEMD_", "LIBXXHASH_", "CMAKE_CUDA_COMPILER", "GTest_DIR", "Boost_")
                   if re.search(rf"^{dep}", cache, re.M)]
     assert not looked_for, f"a client-only configure looked for daemon dependencies: {looked_for}"
     run([cmake, "--build", bdir], stdout=subprocess.DEVNULL)
+    if gen:
+        check_toolchain_headers_only(bdir, src)
     for component in ("runtime", "dev"):
         run([cmake, "--install", bdir, "--prefix", prefix, "--component", component], stdout=subprocess.DEVNULL)
     for path in ("lib/liblamclient.so.0", "include/lam/lam.h", "include/lam/lam_version.h", "lib/pkgconfig/lamclient.pc",

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,6 +55,39 @@ TEST(ShmSegmentTest, TwoMappingsOfOneMemfdShareBytes) {
   ASSERT_NE(a.data(), b.data());
   a.data()[1234] = 77;
   EXPECT_EQ(b.data()[1234], 77);
+}
+
+// The region owns its mapping: a move hands it over (the source is empty and unmaps nothing),
+// destruction unmaps it (the address stops being mapped), and a size mmap cannot take is refused
+// with a message instead of mapping something else.
+TEST(ShmSegmentTest, RegionOwnsItsMappingAndRefusesUnmappableSizes) {
+  UniqueFd fd;
+  std::string err;
+  MemfdRegion a = MemfdRegion::Create("test", 65536, &fd, &err);
+  ASSERT_NE(a.data(), nullptr) << err;
+  char* const addr = a.data();
+  MemfdRegion b = std::move(a);
+  EXPECT_EQ(a.data(), nullptr);
+  EXPECT_EQ(a.size(), 0u);
+  EXPECT_EQ(b.data(), addr);
+  EXPECT_EQ(b.size(), 65536u);
+  b.data()[65535] = 5;
+  unsigned char vec = 0;
+  EXPECT_EQ(::mincore(addr, 4096, &vec), 0) << "mapped while owned";
+  b = MemfdRegion();
+  EXPECT_EQ(b.data(), nullptr);
+  errno = 0;
+  EXPECT_EQ(::mincore(addr, 4096, &vec), -1) << "unmapped when the owner is reset";
+  EXPECT_EQ(errno, ENOMEM);
+
+  err.clear();
+  MemfdRegion zero = MemfdRegion::Map(fd.get(), 0, &err);
+  EXPECT_EQ(zero.data(), nullptr);
+  EXPECT_NE(err.find("not mappable"), std::string::npos) << err;
+  err.clear();
+  MemfdRegion bad = MemfdRegion::Map(-1, 4096, &err);
+  EXPECT_EQ(bad.data(), nullptr);
+  EXPECT_NE(err.find("mmap"), std::string::npos) << err;
 }
 
 TEST(ShmSegmentTest, NothingAppearsInDevShm) {
