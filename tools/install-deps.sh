@@ -58,6 +58,13 @@ fi
 if ! "$PY" -c "import openai, requests" 2>/dev/null; then
   "$PY" -m pip install -q openai==3.63.0 requests==2.34.2 || "$PY" -m pip install -q --break-system-packages openai==3.63.0 requests==2.34.2
 fi
+# Building the Python client's wheel (tests/clients: pip install from the repository) needs
+# setuptools >= 70.1 or the wheel package beside an older setuptools (Python 3.11's bundled 65.5
+# has neither); wheel 0.45.1 is the last with its own bdist_wheel for setuptools < 70.1.
+if "$PY" -m pip --version >/dev/null 2>&1 && ! "$PY" -c "import importlib.util as u, setuptools, sys
+sys.exit(not (u.find_spec('setuptools.command.bdist_wheel') or u.find_spec('wheel')))" 2>/dev/null; then
+  "$PY" -m pip install -q wheel==0.45.1 || "$PY" -m pip install -q --break-system-packages wheel==0.45.1
+fi
 # cuobjdump, to check NVRTC's cubins in the tests (the toolkit image lacks it): NVIDIA's wheel.
 if [ -d /usr/local/cuda ] && ! "$PY" -c "import nvidia, os, sys; sys.exit(not os.path.exists(os.path.join(list(nvidia.__path__)[0], 'cu13', 'bin', 'cuobjdump')))" 2>/dev/null; then
   "$PY" -m pip install -q nvidia-cuda-cuobjdump==13.5.37 || "$PY" -m pip install -q --break-system-packages nvidia-cuda-cuobjdump==13.5.37

@@ -151,6 +151,14 @@ TEST_F(LamctlCliTest, OptionsTakeEqualsOrSpaceAndLamdSocketServesEveryCommand) {
   }
   ASSERT_TRUE(up) << "lamd did not listen on $LAMD_SOCKET";
   const std::string env = "LAMD_SOCKET='" + socket_ + "'";
+  // lamd listens from the start of its warm-up; plain ping exits 3 until it is ready, 0 after.
+  Outcome ready = Lamctl(dir_, {"ping", "--socket", socket_, "--live"});
+  EXPECT_EQ(ready.rc, 0) << "--live: any answer is 0: " << ready.err;
+  for (int i = 0; i < 1200 && (ready = Lamctl(dir_, {"ping", "--socket", socket_})).rc == 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(ready.rc, 0) << "lamd did not become ready: " << ready.out << ready.err;
+  EXPECT_NE(ready.out.find("lamd is ready (serving)"), std::string::npos) << ready.out;
 
   Outcome r = Lamctl(dir_, {"ping", "--socket=" + socket_, "--count=2"});
   EXPECT_EQ(r.rc, 0) << r.err;
@@ -227,7 +235,7 @@ TEST_F(LamctlCliTest, EverySubcommandHasItsOwnHelp) {
   const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> helps = {
       {{"embed"}, {"--model", "--socket", "--text", "--batch", "--threads", "--backend"}},
       {{"status"}, {"--socket", "--json", "--prometheus", "SECTION"}},
-      {{"ping"}, {"--socket", "--count"}},
+      {{"ping"}, {"--socket", "--count", "--live", "exit status"}},
       {{"cache"}, {"--socket", "--json", "ls|warm|clear"}},
       {{"model"}, {"install", "ls", "use"}},
       {{"model", "install"}, {"--name", "--activate", "--force", "--state-dir"}},
