@@ -421,9 +421,9 @@ def main(argv=None):
                 elif side == "st":
                     runners[(side, name)] = StSide(st_model, ts.texts)
                 else:
-                    argv = [os.path.join(args.bin, "lam-bench-text"), "--texts", ts.path, "--model", args.model]
-                    argv += ["--threads", str(args.threads)] if side == "engine" else ["--socket", daemons[side][1]]
-                    d = Driver(argv)
+                    cmd = [os.path.join(args.bin, "lam-bench-text"), "--texts", ts.path, "--model", args.model]
+                    cmd += ["--threads", str(args.threads)] if side == "engine" else ["--socket", daemons[side][1]]
+                    d = Driver(cmd)
                     drivers.append(d)
                     runners[(side, name)] = d
                     # ORT and st get the HF `tokenizers` ids; lamd its own tokenizer's: they must agree.
