@@ -21,6 +21,9 @@
 # Every stage runs even when an earlier one failed; the exit status is 1 if any failed.
 #
 # Stage times. The summary at the end prints each stage's wall time; take CI's numbers from there.
+# Fresh clone at 8f29b85 (PCH, tests at -O1), 2026-12-05 11:47-13:04 UTC, 2-core EPYC shared with a
+# benchmark run (up to 64 processes) from 12:08 to 12:25: release 23m35 (build ~13.5), asan 35m43,
+# fuzz 4m10, tsan 12m09; 76.6 min wall for 6917 s of CPU (user+sys), i.e. >= 58 min on 2 cores.
 # Measured from fresh clones on the 2-core AMD EPYC dev VM (no ccache, machine otherwise quiet),
 # 2026-12-04 23:19-00:20 UTC: release 17 min (build ~9, ctest 408 s); asan build 11 min, then its
 # unit + golden + integration tests up to the many-process cases ~14 min (those two are now left
@@ -126,10 +129,12 @@ for s in $all_stages; do
   t0=$SECONDS
   # A subshell of its own, not part of an || list, so that errexit holds inside the stage.
   set +e
+  # errexit is set again inside: a subshell inherits the `set +e` above, which let a failed
+  # ctest in the middle of a stage (the asan stage's first) pass unnoticed.
   if [ "$s" = release ]; then
-    ("stage_$s" "$@")
+    (set -e; "stage_$s" "$@")
   else
-    ("stage_$s")
+    (set -e; "stage_$s")
   fi
   rc=$?
   set -e

@@ -152,7 +152,10 @@ RequestReader::Event RequestReader::Feed(const char* data, size_t len, size_t* c
     }
     return Event::kError;
   }
-  if (parser_.upgrade) {
+  // http-parser stops consuming at an upgrade it takes (a request without a body): what follows
+  // would be another protocol. An upgrade request with a body is read to its end and answered as
+  // any other (above); one cut after its headers only needs more bytes, as when fed whole.
+  if (parser_.upgrade && n < len) {
     Fail(400, "protocol upgrades are not supported");
     return Event::kError;
   }
