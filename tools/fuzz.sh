@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # Runs the libFuzzer targets of tests/fuzz/ (see FUZZING.md).
 #
-#   tools/fuzz.sh [--build-dir DIR] [--seconds N] [--jobs J] [--merge] [target...]
+#   tools/fuzz.sh [--build-dir DIR] [--seconds N | --cpu-seconds N] [--jobs J] [--merge] [target...]
 #
 # Configures DIR (default build-fuzz) with clang-14, the fuzzers, ASan and UBSan if it has no
 # CMakeCache.txt yet, builds the targets, then runs each for N seconds (default 60) on a scratch
@@ -13,12 +13,17 @@
 # DIR/fuzz-artifacts/<name>/ and its log path is printed. Nothing is written into the
 # repository unless --merge is given: then the inputs that add coverage are merged
 # (-merge=1) into tests/fuzz/corpus/<name>/.
+# --cpu-seconds N runs each target until its process has used N seconds of CPU (user + sys)
+# instead of N seconds of wall time, then interrupts it (SIGINT, libFuzzer's clean stop): for
+# long runs on a shared machine, where a wall-clock budget buys an unknown amount of fuzzing.
+# Combine with `nice` to fill only idle CPU. The line then shows wall and CPU seconds.
 # Targets are named with or without the _fuzz suffix; default: every tests/fuzz/*_fuzz.cpp.
 # Environment: FUZZ_ARGS adds libFuzzer flags to every run (e.g. FUZZ_ARGS=-max_len=65536).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=build-fuzz
 seconds=60
+cpu_seconds=0
 jobs=1
 merge=0
 targets=()
@@ -34,6 +39,8 @@ while (($#)); do
     --build-dir=*) build_dir=${1#*=}; shift ;;
     --seconds) seconds=${2:?--seconds needs a value}; shift 2 ;;
     --seconds=*) seconds=${1#*=}; shift ;;
+    --cpu-seconds) cpu_seconds=${2:?--cpu-seconds needs a value}; shift 2 ;;
+    --cpu-seconds=*) cpu_seconds=${1#*=}; shift ;;
     --jobs) jobs=${2:?--jobs needs a value}; shift 2 ;;
     --jobs=*) jobs=${1#*=}; shift ;;
     --merge) merge=1; shift ;;
@@ -43,6 +50,7 @@ while (($#)); do
   esac
 done
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "fuzz.sh: --seconds must be a positive integer" >&2; exit 2; }
+[[ "$cpu_seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --cpu-seconds must be a non-negative integer" >&2; exit 2; }
 [[ "$jobs" =~ ^[0-9]+$ && "$jobs" -gt 0 ]] || { echo "fuzz.sh: --jobs must be a positive integer" >&2; exit 2; }
 [[ "$build_dir" = /* ]] || build_dir="$root/$build_dir"
 
@@ -95,10 +103,32 @@ run_one() {
   if [[ -d "$seeds" ]]; then cp -R "$seeds/." "$corpus/"; fi
   local before
   before=$(find "$corpus" -type f | wc -l)
-  local rc=0
+  local rc=0 t0=$SECONDS max_time=$seconds
+  # With a CPU budget the wall-clock limit is only a backstop (100x the budget).
+  ((cpu_seconds > 0)) && max_time=$((cpu_seconds * 100))
   # shellcheck disable=SC2086  # FUZZ_ARGS is a list of flags
-  (cd "$scratch/$t" && "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$art" ${FUZZ_ARGS:-} "$corpus") >"$log" 2>&1 || rc=$?
+  (cd "$scratch/$t" && exec "$bin" -max_total_time="$max_time" -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="$art" ${FUZZ_ARGS:-} "$corpus") >"$log" 2>&1 &
+  local pid=$! cpu=0 stopped=0
+  if ((cpu_seconds > 0)); then
+    local hz
+    hz=$(getconf CLK_TCK)
+    while kill -0 "$pid" 2>/dev/null; do
+      # utime + stime of the fuzzer (fields 14 and 15 of /proc/PID/stat; the name in field 2
+      # has no spaces here), all its threads included.
+      cpu=$(awk -v hz="$hz" '{printf "%d", ($14 + $15) / hz}' "/proc/$pid/stat" 2>/dev/null || echo "$cpu")
+      if ((cpu >= cpu_seconds)); then
+        stopped=1
+        kill -INT "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 2
+    done
+  fi
+  wait "$pid" || rc=$?
+  # libFuzzer exits with 72 when interrupted: that is the budget's end, not a finding.
+  if ((stopped)) && ((rc == 72)) && ! grep -q 'Test unit written to' "$log"; then rc=0; fi
+  local wall=$((SECONDS - t0))
   local after execs cov ft
   after=$(find "$corpus" -type f | wc -l)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -110,7 +140,9 @@ run_one() {
   if ((rc != 0)) || [[ -n "$found" ]]; then
     outcome="FAILED (exit $rc): reproducer ${found:-none written}; log $log"
   fi
-  printf '%-14s %5ss  execs %-10s cov %-6s ft %-7s corpus %s -> %s  %s\n' "$t" "$seconds" \
+  local took="${wall}s"
+  ((cpu_seconds > 0)) && took="${wall}s wall ${cpu}s cpu"
+  printf '%-14s %5s  execs %-10s cov %-6s ft %-7s corpus %s -> %s  %s\n' "$t" "$took" \
     "${execs:-?}" "${cov:-?}" "${ft:-?}" "$before" "$after" "$outcome" >"$scratch/$t.line"
   if ((merge)) && ((rc == 0)); then
     mkdir -p "$seeds"
@@ -122,7 +154,9 @@ run_one() {
   [[ "$outcome" == ok ]]
 }
 
-echo "fuzz.sh: ${#targets[@]} target(s), ${seconds} s each, $jobs at a time; logs in $logs"
+budget="${seconds} s"
+((cpu_seconds > 0)) && budget="${cpu_seconds} CPU-seconds"
+echo "fuzz.sh: ${#targets[@]} target(s), ${budget} each, $jobs at a time; logs in $logs"
 failed=0
 running=0
 for t in "${targets[@]}"; do
