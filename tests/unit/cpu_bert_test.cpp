@@ -212,10 +212,10 @@ TEST(CpuBert, AloneAndBatchedAreBitwiseEqual) {
   auto be = MakeBackend(model.weights());
   ASSERT_NE(be, nullptr);
   // Alone, the short sequences (<= 64 rows) run each GEMM as two column halves on two threads;
-  // batched, they run in whole row tiles. Pin that the halves are in use (where oneDNN's packed
-  // layout on this CPU can be sliced at all; elsewhere the backend runs unsplit, checked below).
+  // batched, they run in whole row tiles. Pin that the halves are in use (where the
+  // halves could be set up at all; elsewhere the backend runs unsplit, checked below).
   if (!be->column_split() && !be->split_layout_error().empty()) {
-    GTEST_SKIP() << "oneDNN's packed weights are not sliceable on this CPU: " << be->split_layout_error();
+    GTEST_SKIP() << "the column halves could not be set up on this CPU: " << be->split_layout_error();
   }
   ASSERT_TRUE(be->column_split());
   std::mt19937_64 rng(9);

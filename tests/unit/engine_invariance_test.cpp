@@ -95,7 +95,7 @@ TEST_P(InvarianceTest, SmallBatchColumnHalvesMatchRowTiles) {
   auto be1 = cpu::CpuBackend::Create(model->weights(), one);
   ASSERT_TRUE(be2.ok() && be1.ok());
   if (!(*be2)->column_split() && !(*be2)->split_layout_error().empty()) {
-    GTEST_SKIP() << "oneDNN's packed weights are not sliceable on this CPU: " << (*be2)->split_layout_error();
+    GTEST_SKIP() << "the column halves could not be set up on this CPU: " << (*be2)->split_layout_error();
   }
   ASSERT_TRUE((*be2)->column_split())
       << "oneDNN's column halves did not reproduce the full GEMMs' bits: small batches would run on one thread";

@@ -203,11 +203,12 @@ Status CpuBackend::Init() {
       if (split) {
         const dnnl::memory* packed[4] = {&p.w_in, &p.w_out, &p.w_ffn1, &p.w_ffn2};
         const float* bias[4] = {nullptr, nullptr, L.ffn1_b, L.ffn2_b};
+        const float* w_nk[4] = {cat.data(), L.o, L.ffn1_w, L.ffn2_w};
         for (int i = 0; i < 4 && split; ++i) {
-          // A layout that is not sliceable only turns the split off.
-          const Status sliced = MakeSplitWeights(eng_, split_[i], *packed[i], bias[i], &p.half[i]);
+          const Status sliced = MakeSplitWeights(eng_, split_[i], *packed[i], w_nk[i], bias[i], &p.half[i]);
           split = sliced.ok();
           if (!split) split_layout_error_ = sliced.message();
+          packed_bytes_ += p.half[i].owned_bytes;
         }
         if (split && layers_.empty()) {
           // The layout and the bits do not depend on the weight values: one layer is enough.

@@ -49,9 +49,8 @@ class CpuBertBackend final : public backend::Backend {
   // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
   // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
   bool column_split() const { return split_ready_; }
-  // Non-empty when the split is off because oneDNN's packed weight layout on this CPU cannot be
-  // sliced into column halves (it depends on the ISA oneDNN picks; e.g. AVX2 blocks differently
-  // from AVX-512): a property of the machine, not a failed bitwise check.
+  // Non-empty when the split is off because the halves' weights could not be set up (neither
+  // sliced from the full packed matrix nor packed on their own): not a failed bitwise check.
   const std::string& split_layout_error() const { return split_layout_error_; }
   size_t packed_weight_bytes() const { return packed_bytes_; }
 

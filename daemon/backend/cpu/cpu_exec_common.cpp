@@ -191,7 +191,8 @@ int64_t ColumnBlockOffset(const dnnl::memory::desc& md, int col) {
 }  // namespace
 
 Status MakeSplitWeights(const dnnl::engine& eng, const SplitGemm& split, const dnnl::memory& packed,
-                        const float* bias, SplitWeights* out) {
+                        const float* w_nk, const float* bias, SplitWeights* out) {
+  out->owned_bytes = 0;
   try {
     const dnnl::memory::desc full_md = packed.get_desc();
     auto* base = static_cast<char*>(packed.get_data_handle());
@@ -199,11 +200,13 @@ Status MakeSplitWeights(const dnnl::engine& eng, const SplitGemm& split, const d
       const dnnl::memory::desc& md = split.half[0][h].weights_desc();
       const int64_t off = ColumnBlockOffset(full_md, split.col0(h));
       if (off < 0 || static_cast<size_t>(off) + md.get_size() > full_md.get_size()) {
-        return Status(LAM_STATUS_BACKEND_FAILED,
-                      "column half " + std::to_string(h) + " of a " + std::to_string(split.n) +
-                          "-column GEMM is not a slice of its packed weights");
+        // Rows [col0, col0 + cols) of the [n, k] weights are the half's own [cols, k] matrix.
+        const size_t k = static_cast<size_t>(split.half[0][h].spec().k);
+        LAM_ASSIGN_OR_RETURN(out->w[h], PackWeights(eng, split.half[0][h], w_nk + static_cast<size_t>(split.col0(h)) * k));
+        out->owned_bytes += md.get_size();
+      } else {
+        out->w[h] = dnnl::memory(md, eng, base + off);
       }
-      out->w[h] = dnnl::memory(md, eng, base + off);
       out->b[h] = bias == nullptr ? dnnl::memory()
                                   : dnnl::memory(split.half[0][h].bias_desc(), eng,
                                                  const_cast<float*>(bias) + split.col0(h));

@@ -126,8 +126,12 @@ size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims);
 // split in two at n0 (a multiple of kSplitAlign) and the halves run on two threads, each
 // streaming half the weights. The halves write dense [rows, cols] tiles (oneDNN's brgemm kernel,
 // the one the full GEMMs use, needs a dense dst) that are then copied into the full-width
-// matrix. oneDNN's blocked weight layout keeps whole kSplitAlign-column blocks contiguous, so a
-// half's packed weights are a slice of the full packed matrix (no second copy).
+// matrix. oneDNN's blocked weight layout (brgemm, AVX-512 and up) keeps whole kSplitAlign-column
+// blocks contiguous, so a half's packed weights are a slice of the full packed matrix (no second
+// copy). Where oneDNN keeps the weights plain and row-major (its gemm:jit matmul on AVX2), no
+// half is a slice: each half is then packed on its own, a second copy of the layer's GEMM
+// weights (~42 MiB for all-MiniLM-L6-v2), which makes batch-1 requests use both cores (column
+// major weights would slice, but gemm:jit runs them 10-27% slower at 16-64 rows).
 //
 // A row's bits must not depend on which path computed it (batch invariance). oneDNN does not
 // promise that a half-width GEMM reduces K in the same order as the full one, so the backends
@@ -142,9 +146,11 @@ struct SplitGemm {
   int cols(int h) const { return h == 0 ? n0 : n - n0; }
 };
 
-// One layer's half weights: views into the full packed matrix and into the bias vector.
+// One layer's half weights: views into the full packed matrix (or, where that layout is not
+// sliceable, each half packed on its own) and into the bias vector.
 struct SplitWeights {
   dnnl::memory w[2], b[2];  // b[h] is empty when the GEMM has no bias
+  size_t owned_bytes = 0;   // bytes of the halves packed on their own (0 for views)
   const dnnl::memory* bias(int h) const { return b[h] ? &b[h] : nullptr; }
 };
 
@@ -153,10 +159,11 @@ struct SplitWeights {
 Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], SplitGemm (&dst)[4],
                         bool* usable);
 
-// Views of the halves of `packed` (the full GEMM's packed weights) and of `bias` (may be null).
-// BACKEND_FAILED if a half does not fit inside the full matrix.
+// The halves of `packed` (the full GEMM's packed weights, made from the row-major [n, k] w_nk):
+// views of it where its layout keeps column blocks whole, otherwise each half packed from w_nk;
+// and views of `bias` (may be null).
 Status MakeSplitWeights(const dnnl::engine& eng, const SplitGemm& split, const dnnl::memory& packed,
-                        const float* bias, SplitWeights* out);
+                        const float* w_nk, const float* bias, SplitWeights* out);
 
 // The start-up check described above, for one layer's four GEMMs: w_nk[i] are the row-major
 // [n, k] weights that full[i] / packed[i] / halves[i] were made from. Sets *match. Must run with
