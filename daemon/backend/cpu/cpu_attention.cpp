@@ -13,7 +13,6 @@
 // element with the same operation order, so results are bitwise stable within a process.
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LAM_ATTENTION_X86 1
-#include <immintrin.h>
 #define LAM_ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
 #define LAM_ATTENTION_X86 0
@@ -70,7 +69,7 @@ LAM_ALWAYS_INLINE float LaneMax16(const float* p, int n) {
 // AVX-512 (and four xmm in the baseline build). With AVX2 GCC does not keep a 64-byte vector in
 // two ymm registers but assembles it through the stack (the AVX2 build spent 43% of MiniLM's time
 // at 128 tokens in this kernel), so that ISA has its own tiles below: the same sums in the same
-// order, on ymm registers.
+// order, on 8-lane vectors.
 struct VectorTiles {
   // Scores s[b][j] = sum_d q[b][d] k_j[d], summed over d in order, one 4 x 16 tile at a time.
   LAM_ALWAYS_INLINE static void Scores(const float (&q)[kQueryBlock][kHd], const float* kt, int lp,
@@ -122,75 +121,73 @@ struct VectorTiles {
   }
 };
 
-#if LAM_ATTENTION_X86
-#define LAM_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+// The same two loops on 8-lane vectors, one ymm each once inlined into the AVX2 kernel.
+// (Plain GNU vectors, not intrinsics: clang refuses to inline avx2-only helpers into the
+// ISA-neutral template body.)
+using V8 = float __attribute__((vector_size(32)));
+LAM_ALWAYS_INLINE void Load8(V8* v, const float* p) { std::memcpy(v, p, sizeof(V8)); }
+LAM_ALWAYS_INLINE void Store8(float* p, const V8& v) { std::memcpy(p, &v, sizeof(V8)); }
 
-// The same two loops on 8-lane ymm registers, each step one fused multiply-add (as GCC compiles
-// VectorTiles' `acc += s * v` for this ISA under its default -ffp-contract=fast).
 struct Avx2Tiles {
-  LAM_AVX2_INLINE static __m256 MulAdd(__m256 acc, float s, __m256 v) {
-    return _mm256_fmadd_ps(_mm256_set1_ps(s), v, acc);
-  }
-
-  LAM_AVX2_INLINE static void Scores(const float (&q)[kQueryBlock][kHd], const float* kt, int lp,
-                                     float* scores) {
+  LAM_ALWAYS_INLINE static void Scores(const float (&q)[kQueryBlock][kHd], const float* kt, int lp,
+                                       float* scores) {
     for (int j0 = 0; j0 < lp; j0 += kKeyTile) {
-      __m256 a0l = _mm256_setzero_ps(), a0h = a0l, a1l = a0l, a1h = a0l, a2l = a0l, a2h = a0l, a3l = a0l,
-             a3h = a0l;
+      V8 a0l{}, a0h{}, a1l{}, a1h{}, a2l{}, a2h{}, a3l{}, a3h{};
       for (int d = 0; d < kHd; ++d) {
         const float* k = kt + static_cast<size_t>(d) * lp + j0;
-        const __m256 kl = _mm256_loadu_ps(k), kh = _mm256_loadu_ps(k + 8);
-        a0l = MulAdd(a0l, q[0][d], kl);
-        a0h = MulAdd(a0h, q[0][d], kh);
-        a1l = MulAdd(a1l, q[1][d], kl);
-        a1h = MulAdd(a1h, q[1][d], kh);
-        a2l = MulAdd(a2l, q[2][d], kl);
-        a2h = MulAdd(a2h, q[2][d], kh);
-        a3l = MulAdd(a3l, q[3][d], kl);
-        a3h = MulAdd(a3h, q[3][d], kh);
+        V8 kl, kh;
+        Load8(&kl, k);
+        Load8(&kh, k + 8);
+        a0l += q[0][d] * kl;
+        a0h += q[0][d] * kh;
+        a1l += q[1][d] * kl;
+        a1h += q[1][d] * kh;
+        a2l += q[2][d] * kl;
+        a2h += q[2][d] * kh;
+        a3l += q[3][d] * kl;
+        a3h += q[3][d] * kh;
       }
-      _mm256_storeu_ps(scores + 0 * lp + j0, a0l);
-      _mm256_storeu_ps(scores + 0 * lp + j0 + 8, a0h);
-      _mm256_storeu_ps(scores + 1 * lp + j0, a1l);
-      _mm256_storeu_ps(scores + 1 * lp + j0 + 8, a1h);
-      _mm256_storeu_ps(scores + 2 * lp + j0, a2l);
-      _mm256_storeu_ps(scores + 2 * lp + j0 + 8, a2h);
-      _mm256_storeu_ps(scores + 3 * lp + j0, a3l);
-      _mm256_storeu_ps(scores + 3 * lp + j0 + 8, a3h);
+      Store8(scores + 0 * lp + j0, a0l);
+      Store8(scores + 0 * lp + j0 + 8, a0h);
+      Store8(scores + 1 * lp + j0, a1l);
+      Store8(scores + 1 * lp + j0 + 8, a1h);
+      Store8(scores + 2 * lp + j0, a2l);
+      Store8(scores + 2 * lp + j0 + 8, a2h);
+      Store8(scores + 3 * lp + j0, a3l);
+      Store8(scores + 3 * lp + j0 + 8, a3h);
     }
   }
 
   // One pass per 16 of the head's 32 columns keeps the 4 x 16 accumulators in registers.
-  LAM_AVX2_INLINE static void Context(const float* vh, size_t qkv_stride, int len, const float* scores, int lp,
-                                      const float (&inv)[kQueryBlock], int nb, float* ctx0, size_t ctx_stride) {
+  LAM_ALWAYS_INLINE static void Context(const float* vh, size_t qkv_stride, int len, const float* scores, int lp,
+                                        const float (&inv)[kQueryBlock], int nb, float* ctx0, size_t ctx_stride) {
     for (int c0 = 0; c0 < kHd; c0 += 16) {
-      __m256 r0l = _mm256_setzero_ps(), r0h = r0l, r1l = r0l, r1h = r0l, r2l = r0l, r2h = r0l, r3l = r0l,
-             r3h = r0l;
+      V8 r0l{}, r0h{}, r1l{}, r1h{}, r2l{}, r2h{}, r3l{}, r3h{};
       for (int j = 0; j < len; ++j) {
         const float* v = vh + static_cast<size_t>(j) * qkv_stride + c0;
-        const __m256 vl = _mm256_loadu_ps(v), vh8 = _mm256_loadu_ps(v + 8);
+        V8 vl, vu;
+        Load8(&vl, v);
+        Load8(&vu, v + 8);
         const float p0 = scores[j], p1 = scores[lp + j], p2 = scores[2 * lp + j], p3 = scores[3 * lp + j];
-        r0l = MulAdd(r0l, p0, vl);
-        r0h = MulAdd(r0h, p0, vh8);
-        r1l = MulAdd(r1l, p1, vl);
-        r1h = MulAdd(r1h, p1, vh8);
-        r2l = MulAdd(r2l, p2, vl);
-        r2h = MulAdd(r2h, p2, vh8);
-        r3l = MulAdd(r3l, p3, vl);
-        r3h = MulAdd(r3h, p3, vh8);
+        r0l += p0 * vl;
+        r0h += p0 * vu;
+        r1l += p1 * vl;
+        r1h += p1 * vu;
+        r2l += p2 * vl;
+        r2h += p2 * vu;
+        r3l += p3 * vl;
+        r3h += p3 * vu;
       }
-      const __m256 lo[kQueryBlock] = {r0l, r1l, r2l, r3l};
-      const __m256 hi[kQueryBlock] = {r0h, r1h, r2h, r3h};
+      const V8 lo[kQueryBlock] = {r0l, r1l, r2l, r3l};
+      const V8 hi[kQueryBlock] = {r0h, r1h, r2h, r3h};
       for (int b = 0; b < nb; ++b) {
         float* out = ctx0 + static_cast<size_t>(b) * ctx_stride + c0;
-        const __m256 s = _mm256_set1_ps(inv[b]);
-        _mm256_storeu_ps(out, _mm256_mul_ps(lo[b], s));
-        _mm256_storeu_ps(out + 8, _mm256_mul_ps(hi[b], s));
+        Store8(out, lo[b] * inv[b]);
+        Store8(out + 8, hi[b] * inv[b]);
       }
     }
   }
 };
-#endif
 
 // The kernel body, inlined into each ISA wrapper below (the helpers above are always_inline
 // too: GCC does not inline an ordinary baseline-ISA function into a target-specific one).
