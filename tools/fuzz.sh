@@ -16,7 +16,9 @@
 # --cpu-seconds N runs each target until its process has used N seconds of CPU (user + sys)
 # instead of N seconds of wall time, then interrupts it (SIGINT, libFuzzer's clean stop): for
 # long runs on a shared machine, where a wall-clock budget buys an unknown amount of fuzzing.
-# Combine with `nice` to fill only idle CPU. The line then shows wall and CPU seconds.
+# Combine with `nice` to fill only idle CPU. The line then shows wall and CPU seconds. Do not
+# pause a run with SIGSTOP: libFuzzer's per-input -timeout is wall-clock, so the input in hand
+# when it resumes is reported as a timeout (seen: a 13 s "timeout" of an input that runs in 1 ms).
 # Targets are named with or without the _fuzz suffix; default: every tests/fuzz/*_fuzz.cpp.
 # Environment: FUZZ_ARGS adds libFuzzer flags to every run (e.g. FUZZ_ARGS=-max_len=65536).
 set -euo pipefail
