@@ -3,6 +3,7 @@
 // tile, on the other rows, or on the tile height (the basis of bitwise batch invariance).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -82,7 +83,8 @@ void CheckTileRows(Precision precision) {
           EXPECT_EQ(0, std::memcmp(first.data(), out, first.size() * sizeof(float))) << "K=" << spec.k << " N=" << spec.n << " row " << pos;
         }
       }
-      // The tail tiles of kTailRows rows give the same bits as the full tiles.
+      // The tail tiles of kTailRows rows give the same bits as the full tiles (kTailRows is a
+      // kind every machine CI runs accepts; TailKinds* below covers the others).
       for (int pos : {0, 7, kTailRows - 1}) {
         std::vector<float> src(static_cast<size_t>(kTailRows) * spec.k), dst(static_cast<size_t>(kTailRows) * spec.n);
         for (auto& x : src) x = nd(rng);
@@ -152,18 +154,18 @@ TEST(CpuGemmTest, ConvertToBf16RoundsToNearestEvenAndKeepsNaN) {
 // Random [n, k] weights and [n] bias for each of four GEMM specs, packed for the full GEMM, with
 // the column-half views of cpu_exec_common.
 struct SplitFixture {
-  GemmPrimitive full[4][2];
+  GemmPrimitive full[4][kTileKinds];
   SplitGemm split[4];
+  TileKinds kinds = 0;
   bool usable = false;
   std::vector<float> w[4], bias[4];
   dnnl::memory packed[4], bmem[4];
   SplitWeights halves[4];
 
   void Build(const dnnl::engine& eng, const GemmSpec (&specs)[4], uint32_t seed) {
-    bool tail = false;
-    ASSERT_TRUE(CreateLayerGemms(eng, specs, {full[0], full[1], full[2], full[3]}, &tail).ok());
-    ASSERT_TRUE(tail);
-    ASSERT_TRUE(CreateSplitGemms(eng, specs, split, &usable).ok());
+    ASSERT_TRUE(CreateLayerGemms(eng, specs, {full[0], full[1], full[2], full[3]}, &kinds).ok());
+    ASSERT_TRUE(HasKind(kinds, TailKindOf(kTailRows)));
+    ASSERT_TRUE(CreateSplitGemms(eng, specs, split, &kinds, &usable).ok());
     std::mt19937 rng(seed);
     std::normal_distribution<float> nd;
     for (int i = 0; i < 4; ++i) {
@@ -189,8 +191,8 @@ constexpr GemmSpec kLamSpecs[4] = {{kDm, kZCols, false, 0}, {kDm, kDm, false, 0}
 constexpr GemmSpec kBertSpecs[4] = {{kDm, kQkv, true, 0}, {kDm, kDm, true, 0}, {kDm, kFfn, true, 1}, {kFfn, kDm, true, 0}};
 
 // Small batches run each GEMM as two column halves on two threads (cpu_exec_common.h); their
-// rows must carry exactly the bits of the full-width GEMM that large batches use, at both tile
-// heights, or a sequence's embedding would depend on its batch.
+// rows must carry exactly the bits of the full-width GEMM that large batches use, at every tile
+// kind in use, or a sequence's embedding would depend on its batch.
 TEST(CpuGemmTest, ColumnHalvesGiveTheFullGemmBits) {
   CpuThreads threads(1);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
@@ -216,7 +218,8 @@ TEST(CpuGemmTest, ColumnHalvesGiveTheFullGemmBits) {
             << fx.halves[i].owned_bytes << " bytes owned, halves weigh " << half_bytes;
         std::vector<float> src(static_cast<size_t>(kTileRows) * spec.k);
         for (auto& x : src) x = nd(rng);
-        for (int kind = 0; kind < 2; ++kind) {
+        for (int kind = 0; kind < kTileKinds; ++kind) {
+          if (!HasKind(fx.kinds, kind)) continue;
           const size_t rows = TileRowsOf(kind);
           auto slot = GemmSlot::Create(eng, fx.full[i][kind]);
           ASSERT_TRUE(slot.ok());
@@ -253,15 +256,17 @@ TEST(CpuGemmTest, SplitVerificationAcceptsTrueHalvesAndRejectsOthers) {
     const dnnl::memory* bias[4] = {nullptr, nullptr, &fx.bmem[2], &fx.bmem[3]};
     const float* w[4] = {fx.w[0].data(), fx.w[1].data(), fx.w[2].data(), fx.w[3].data()};
     bool match = false;
+    TileKinds kinds = fx.kinds;
     ASSERT_TRUE(VerifySplitGemms(eng, {fx.full[0], fx.full[1], fx.full[2], fx.full[3]}, fx.split, w, packed, bias,
-                                 {&fx.halves[0], &fx.halves[1], &fx.halves[2], &fx.halves[3]}, &match)
+                                 {&fx.halves[0], &fx.halves[1], &fx.halves[2], &fx.halves[3]}, &kinds, &match)
                     .ok());
     EXPECT_TRUE(match);
+    EXPECT_EQ(kinds, fx.kinds);  // every kind's halves were made and checked like the full GEMMs
     // FFN2's halves swapped: the slices are not what packing those columns gives.
     SplitWeights swapped = fx.halves[3];
     std::swap(swapped.w[0], swapped.w[1]);
     ASSERT_TRUE(VerifySplitGemms(eng, {fx.full[0], fx.full[1], fx.full[2], fx.full[3]}, fx.split, w, packed, bias,
-                                 {&fx.halves[0], &fx.halves[1], &fx.halves[2], &swapped}, &match)
+                                 {&fx.halves[0], &fx.halves[1], &fx.halves[2], &swapped}, &kinds, &match)
                     .ok());
     EXPECT_FALSE(match);
     // One weight changed after packing: the slices no longer hold those columns.
@@ -269,10 +274,144 @@ TEST(CpuGemmTest, SplitVerificationAcceptsTrueHalvesAndRejectsOthers) {
     other[5] += 1.0f;
     const float* w2[4] = {fx.w[0].data(), other.data(), fx.w[2].data(), fx.w[3].data()};
     ASSERT_TRUE(VerifySplitGemms(eng, {fx.full[0], fx.full[1], fx.full[2], fx.full[3]}, fx.split, w2, packed, bias,
-                                 {&fx.halves[0], &fx.halves[1], &fx.halves[2], &fx.halves[3]}, &match)
+                                 {&fx.halves[0], &fx.halves[1], &fx.halves[2], &fx.halves[3]}, &kinds, &match)
                     .ok());
     EXPECT_FALSE(match);
   });
+}
+
+// The start-up selection of tail tile kinds (CreateLayerGemms) keeps exactly the kinds whose
+// rows carry the full tiles' bits, found here independently: a row at several positions of
+// tiles of every height, against the same row in a full tile. A rejected kind must really
+// differ for some GEMM (so the check cannot quietly cost speed), and the kTailRows kind is
+// accepted on every machine CI runs.
+TEST(CpuGemmTest, TailKindsAreExactlyThoseWithTheFullTilesBits) {
+  CpuThreads threads(1);
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  for (const auto* specs : {&kLamSpecs, &kBertSpecs}) {
+    threads.Execute([&] {
+      GemmPrimitive full[4][kTileKinds];
+      TileKinds kinds = 0;
+      ASSERT_TRUE(CreateLayerGemms(eng, *specs, {full[0], full[1], full[2], full[3]}, &kinds).ok());
+      EXPECT_TRUE(HasKind(kinds, 0));
+      EXPECT_TRUE(HasKind(kinds, TailKindOf(kTailRows)));
+      std::mt19937 rng(23);
+      std::normal_distribution<float> nd;
+      bool same[kTileKinds];
+      std::fill(same, same + kTileKinds, true);
+      for (int i = 0; i < 4; ++i) {
+        const GemmSpec& spec = (*specs)[i];
+        std::vector<float> w(static_cast<size_t>(spec.n) * spec.k), bias(static_cast<size_t>(spec.n));
+        for (auto& x : w) x = 0.05f * nd(rng);
+        for (auto& x : bias) x = 0.1f * nd(rng);
+        auto ref_prim = GemmPrimitive::Create(eng, spec);
+        ASSERT_TRUE(ref_prim.ok());
+        auto packed = PackWeights(eng, *ref_prim, w.data());
+        ASSERT_TRUE(packed.ok());
+        dnnl::memory bmem(ref_prim->bias_desc(), eng, bias.data());
+        const dnnl::memory* b = spec.bias ? &bmem : nullptr;
+        auto ref_slot = GemmSlot::Create(eng, *ref_prim);
+        ASSERT_TRUE(ref_slot.ok());
+        std::vector<float> row(static_cast<size_t>(spec.k));
+        for (auto& x : row) x = nd(rng);
+        std::vector<float> src(static_cast<size_t>(kTileRows) * spec.k), dst(static_cast<size_t>(kTileRows) * spec.n);
+        for (auto& x : src) x = nd(rng);
+        std::memcpy(&src[static_cast<size_t>(kTileRows - 1) * spec.k], row.data(), row.size() * sizeof(float));
+        ASSERT_TRUE(ref_slot->Execute(*ref_prim, src.data(), *packed, b, dst.data()).ok());
+        const std::vector<float> want(dst.end() - spec.n, dst.end());
+        for (int kind = 1; kind < kTileKinds; ++kind) {
+          const int h = TileRowsOf(kind);
+          auto prim = GemmPrimitive::Create(eng, spec, h);
+          ASSERT_TRUE(prim.ok());
+          if (!(prim->weights_desc() == ref_prim->weights_desc())) {
+            same[kind] = false;
+            continue;
+          }
+          auto slot = GemmSlot::Create(eng, *prim);
+          ASSERT_TRUE(slot.ok());
+          for (int pos : {0, h / 2, h - 1}) {
+            for (auto& x : src) x = nd(rng);
+            std::memcpy(&src[static_cast<size_t>(pos) * spec.k], row.data(), row.size() * sizeof(float));
+            ASSERT_TRUE(slot->Execute(*prim, src.data(), *packed, b, dst.data()).ok());
+            if (std::memcmp(want.data(), &dst[static_cast<size_t>(pos) * spec.n], want.size() * sizeof(float)) != 0) {
+              same[kind] = false;
+            }
+          }
+        }
+      }
+      for (int kind = 1; kind < kTileKinds; ++kind) {
+        EXPECT_EQ(HasKind(kinds, kind), same[kind]) << TileRowsOf(kind) << "-row tiles, K of GEMM 0 = "
+                                                    << (*specs)[0].k << ", N = " << (*specs)[0].n;
+        // Accepted kinds have primitives, rejected ones none.
+        EXPECT_EQ(static_cast<bool>(full[0][kind].primitive()), HasKind(kinds, kind)) << TileRowsOf(kind);
+      }
+    });
+  }
+}
+
+// The tail plan: tiles of usable kinds only, covering the remainder within its block, at the
+// least cost (padded rows + TilePlan::kTileCostRows per tile, checked by brute force).
+TEST(CpuGemmTest, TilePlanCoversTheRemainderWithTheCheapestUsableTiles) {
+  auto bit = [](int rows) { return TileKinds{1} << TailKindOf(rows); };
+  const TilePlan full_only;
+  const TilePlan sixteen(bit(16));
+  // The kinds oneDNN 2.6's AVX2 sgemm accepts: 4j rows with 4j mod 6 in {0, 4}.
+  TileKinds avx2 = 1;
+  for (int h : {4, 12, 16, 24, 28, 36, 40, 48, 52, 60}) avx2 |= bit(h);
+  const TilePlan avx2_plan(avx2);
+  const TilePlan all(~TileKinds{0} >> (32 - kTileKinds));
+  EXPECT_EQ(full_only.usable(), 1u);
+  EXPECT_EQ(full_only.Describe(5), "64");
+  EXPECT_EQ(sixteen.Describe(21), "16+16");
+  EXPECT_EQ(sixteen.Describe(33), "16+16+16");
+  EXPECT_EQ(sixteen.Describe(49), "64");
+  EXPECT_EQ(avx2_plan.Describe(21), "24");
+  EXPECT_EQ(avx2_plan.Describe(7), "4+4");
+  EXPECT_EQ(avx2_plan.Describe(3), "4");
+  EXPECT_EQ(avx2_plan.Describe(61), "64");
+  EXPECT_EQ(all.Describe(21), "24");
+  EXPECT_EQ(all.Describe(8), "8");
+  for (const TilePlan* plan : {&full_only, &sixteen, &avx2_plan, &all}) {
+    // cheapest[r]: the least cost of covering r rows with usable kinds, by exhaustive search.
+    std::vector<int> cheapest(kTileRows, 1 << 20);
+    cheapest[0] = 0;
+    for (int r = 1; r < kTileRows; ++r) {
+      for (int kind = 0; kind < kTileKinds; ++kind) {
+        if (!HasKind(plan->usable(), kind)) continue;
+        const int h = TileRowsOf(kind);
+        cheapest[r] = std::min(cheapest[r], h + TilePlan::kTileCostRows + (h >= r ? 0 : cheapest[r - h]));
+      }
+    }
+    for (int r = 1; r < kTileRows; ++r) {
+      const int n = plan->TailTiles(static_cast<size_t>(r));
+      ASSERT_GE(n, 1);
+      int next = 0, cost = 0;
+      for (int i = 0; i < n; ++i) {
+        const int kind = plan->TailKind(static_cast<size_t>(r), i);
+        EXPECT_TRUE(HasKind(plan->usable(), kind)) << r;
+        EXPECT_EQ(plan->TailStart(static_cast<size_t>(r), i), next) << r;  // tiles abut, in order
+        next += TileRowsOf(kind);
+        cost += TileRowsOf(kind) + TilePlan::kTileCostRows;
+      }
+      EXPECT_GE(next, r) << plan->Describe(static_cast<size_t>(r));
+      EXPECT_LE(next, kTileRows) << plan->Describe(static_cast<size_t>(r));
+      EXPECT_EQ(cost, cheapest[r]) << r << " rows as " << plan->Describe(static_cast<size_t>(r));
+    }
+  }
+  // A run's tiles: full tiles, then the remainder's plan, each tile starting where the last ended.
+  TiledRun run;
+  run.rows = 64 * 3 + 21;
+  run.PlanTiles(avx2_plan);
+  ASSERT_EQ(run.ntiles, 4u);
+  int kind = -1;
+  EXPECT_EQ(run.TileStart(2, &kind), 128u);
+  EXPECT_EQ(kind, 0);
+  EXPECT_EQ(run.TileStart(3, &kind), 192u);
+  EXPECT_EQ(TileRowsOf(kind), 24);
+  EXPECT_EQ(run.TileEnd(192, kind), run.rows);
+  run.rows = 128;
+  run.PlanTiles(avx2_plan);
+  EXPECT_EQ(run.ntiles, 2u);
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ TEST_P(InvarianceTest, AloneMixedAndBucketsAreBitwiseEqual) {
 
 // Batches of at most 64 packed rows run each GEMM as two column halves on two threads
 // (cpu_exec_common.h); larger batches run whole row tiles, one thread per tile. Both must give
-// the same bits: every length 1..64 alone (one to four 16-row tail tiles, or one full tile),
+// the same bits: every length 1..64 alone (every tail plan of cpu_exec_common.h, or one full tile),
 // short sequences together (still the column-half path), all of them inside one batch of
 // thousands of rows, and the same on one thread (no halves at all).
 TEST_P(InvarianceTest, SmallBatchColumnHalvesMatchRowTiles) {
@@ -125,7 +125,7 @@ TEST_P(InvarianceTest, SmallBatchColumnHalvesMatchRowTiles) {
           << " " << where;
     }
   };
-  // Short sequences together: 57 rows, four tail tiles, still the column-half path.
+  // Short sequences together: 57 rows in tail tiles, still the column-half path.
   {
     const std::vector<size_t> pick = {2, 15, 28, 8};
     std::vector<TokenSpan> batch;

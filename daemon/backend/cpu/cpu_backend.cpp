@@ -82,7 +82,7 @@ class CpuBackend::Exe final : public backend::Executable, public TiledRun {
     int n = 0;
   };
   struct Slot {
-    GemmSlot in[2], out[2], ffn1[2], ffn2[2];  // per tile kind, as CpuBackend::g_*_
+    GemmSlot in[kTileKinds], out[kTileKinds], ffn1[kTileKinds], ffn2[kTileKinds];  // per tile kind, as CpuBackend::g_*_
     SplitGemmSlots half;  // [gemm][tile kind][half], when the backend splits columns
     Buffer tmp, mid;
     Buffer part;  // one dense column-half tile
@@ -163,11 +163,13 @@ Status CpuBackend::Init() {
     // work partitioning from it, and no OpenMP team is ever started.
     const GemmSpec specs[4] = {{kDm, kZCols, false, 0, precision_}, {kDm, kDm, false, 0, precision_},
                                {kDm, kFfn, true, 2, precision_}, {kFfn, kDm, true, 0, precision_}};
-    st = CreateLayerGemms(eng_, specs, {g_in_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
+    st = CreateLayerGemms(eng_, specs, {g_in_, g_out_, g_ffn1_, g_ffn2_}, &tile_kinds_);
     if (!st.ok()) return;
     bool split = false;
+    // The kinds the column halves can use too (the halves are checked like the full GEMMs).
+    TileKinds split_kinds = tile_kinds_;
     if (threads_->concurrency() >= 2) {
-      st = CreateSplitGemms(eng_, specs, split_, &split);
+      st = CreateSplitGemms(eng_, specs, split_, &split_kinds, &split);
       if (!st.ok()) return;
     }
     std::vector<float> cat(static_cast<size_t>(kZCols) * kDm, 0.0f);
@@ -215,7 +217,7 @@ Status CpuBackend::Init() {
           const dnnl::memory* bias_mem[4] = {nullptr, nullptr, &p.b_ffn1, &p.b_ffn2};
           st = VerifySplitGemms(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_}, split_,
                                 {cat.data(), L.o, L.ffn1_w, L.ffn2_w}, packed, bias_mem,
-                                {&p.half[0], &p.half[1], &p.half[2], &p.half[3]}, &split);
+                                {&p.half[0], &p.half[1], &p.half[2], &p.half[3]}, &split_kinds, &split);
           if (!st.ok()) return;
         }
       }
@@ -254,6 +256,9 @@ Status CpuBackend::Init() {
       layers_.push_back(std::move(p));
     }
     split_ready_ = split;
+    if (split) tile_kinds_ = split_kinds;
+    tile_plan_ = TilePlan(tile_kinds_);
+    LogTileKinds("cpu lam", tile_plan_, split_ready_);
   });
   return st;
 }
@@ -292,17 +297,17 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   exe->slots.resize(static_cast<size_t>(threads_->concurrency()));
   threads_->Execute([&] {
     for (auto& slot : exe->slots) {
-      st = CreateLayerGemmSlots(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_},
+      st = CreateLayerGemmSlots(eng_, {g_in_, g_out_, g_ffn1_, g_ffn2_}, tile_kinds_,
                                 {slot.in, slot.out, slot.ffn1, slot.ffn2});
       if (!st.ok()) return;
-      st = CreateTileScratch(eng_, split_, split_ready_, slot.half, &slot.part, &slot.tmp, &slot.mid);
+      st = CreateTileScratch(eng_, split_, split_ready_, tile_kinds_, slot.half, &slot.part, &slot.tmp, &slot.mid);
       if (!st.ok()) return;
     }
   });
   LAM_RETURN_IF_ERROR(st);
   StartWorkers(*threads_);
-  exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_in_, g_out_, g_ffn1_, g_ffn2_}) +
-                                      TileScratchBytes(split_, split_ready_));
+  exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_in_, g_out_, g_ffn1_, g_ffn2_}, tile_kinds_) +
+                                      TileScratchBytes(split_, split_ready_, tile_kinds_));
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 
@@ -383,7 +388,7 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
   exe->nseq = batch.size();
   exe->nchunks = chunk;
   exe->rows = row;
-  exe->PlanTiles(tail_tiles_);
+  exe->PlanTiles(tile_plan_);
   exe->failed.store(false);
   exe->error = Status();
 

@@ -53,8 +53,9 @@ class CpuBackend final : public backend::Backend {
 
   int concurrency() const { return threads_->concurrency(); }
   Precision precision() const { return precision_; }
-  // Whether tiles of kTailRows rows are used for a batch's last rows (cpu_layout.h).
-  bool tail_tiles() const { return tail_tiles_; }
+  // How a batch's last partial block is covered: by tail tiles of the kinds whose rows carry the
+  // full tiles' bits (cpu_layout.h, checked at Create).
+  const TilePlan& tile_plan() const { return tile_plan_; }
   // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
   // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
   bool column_split() const { return split_ready_; }
@@ -83,9 +84,11 @@ class CpuBackend final : public backend::Backend {
   Precision precision_;
   std::unique_ptr<CpuThreads> threads_;
   dnnl::engine eng_;
-  // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).
-  GemmPrimitive g_in_[2], g_out_[2], g_ffn1_[2], g_ffn2_[2];
-  bool tail_tiles_ = false;
+  // Per tile kind (cpu_layout.h): [0] kTileRows-row tiles, [j] 4j-row tail tiles (the usable
+  // kinds only, tile_kinds_).
+  GemmPrimitive g_in_[kTileKinds], g_out_[kTileKinds], g_ffn1_[kTileKinds], g_ffn2_[kTileKinds];
+  TileKinds tile_kinds_ = 1;
+  TilePlan tile_plan_;
   // Column halves of g_in_, g_out_, g_ffn1_, g_ffn2_ (cpu_exec_common.h), used when split_ready_.
   SplitGemm split_[4];
   bool split_ready_ = false;

@@ -27,7 +27,7 @@ class CpuBertBackend::Exe final : public backend::Executable, public TiledRun {
     int row0 = 0;
   };
   struct Slot {
-    GemmSlot qkv[2], out[2], ffn1[2], ffn2[2];  // per tile kind
+    GemmSlot qkv[kTileKinds], out[kTileKinds], ffn1[kTileKinds], ffn2[kTileKinds];  // per tile kind
     SplitGemmSlots half;  // [gemm][tile kind][half], when the backend splits columns
     Buffer tmp, mid, attn;
     Buffer part;  // one dense column-half tile
@@ -100,11 +100,13 @@ Status CpuBertBackend::Init() {
     // As in CpuBackend: primitives and reorders are built with OpenMP pinned to one thread.
     const GemmSpec specs[4] = {{kDm, kQkv, true, 0, precision_}, {kDm, kDm, true, 0, precision_},
                                {kDm, kFfn, true, 1, precision_}, {kFfn, kDm, true, 0, precision_}};
-    st = CreateLayerGemms(eng_, specs, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, &tail_tiles_);
+    st = CreateLayerGemms(eng_, specs, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, &tile_kinds_);
     if (!st.ok()) return;
     bool split = false;
+    // The kinds the column halves can use too (the halves are checked like the full GEMMs).
+    TileKinds split_kinds = tile_kinds_;
     if (threads_->concurrency() >= 2) {
-      st = CreateSplitGemms(eng_, specs, split_, &split);
+      st = CreateSplitGemms(eng_, specs, split_, &split_kinds, &split);
       if (!st.ok()) return;
     }
     std::vector<float> cat(static_cast<size_t>(kQkv) * kDm);
@@ -148,7 +150,7 @@ Status CpuBertBackend::Init() {
           const dnnl::memory* bias_mem[4] = {&p.b_qkv, &p.b_out, &p.b_ffn1, &p.b_ffn2};
           st = VerifySplitGemms(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, split_,
                                 {cat.data(), L.attn_out_w, L.ffn1_w, L.ffn2_w}, packed, bias_mem,
-                                {&p.half[0], &p.half[1], &p.half[2], &p.half[3]}, &split);
+                                {&p.half[0], &p.half[1], &p.half[2], &p.half[3]}, &split_kinds, &split);
           if (!st.ok()) return;
         }
       }
@@ -159,6 +161,9 @@ Status CpuBertBackend::Init() {
       layers_.push_back(std::move(p));
     }
     split_ready_ = split;
+    if (split) tile_kinds_ = split_kinds;
+    tile_plan_ = TilePlan(tile_kinds_);
+    LogTileKinds("cpu bert", tile_plan_, split_ready_);
   });
   return st;
 }
@@ -185,10 +190,10 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
   exe->slots.resize(static_cast<size_t>(threads_->concurrency()));
   threads_->Execute([&] {
     for (auto& slot : exe->slots) {
-      st = CreateLayerGemmSlots(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_},
+      st = CreateLayerGemmSlots(eng_, {g_qkv_, g_out_, g_ffn1_, g_ffn2_}, tile_kinds_,
                                 {slot.qkv, slot.out, slot.ffn1, slot.ffn2});
       if (!st.ok()) return;
-      st = CreateTileScratch(eng_, split_, split_ready_, slot.half, &slot.part, &slot.tmp, &slot.mid);
+      st = CreateTileScratch(eng_, split_, split_ready_, tile_kinds_, slot.half, &slot.part, &slot.tmp, &slot.mid);
       if (!st.ok()) return;
       slot.attn = Buffer(attn_floats);
       if (!slot.attn.ok()) {
@@ -198,8 +203,8 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
     }
   });
   LAM_RETURN_IF_ERROR(st);
-  exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_qkv_, g_out_, g_ffn1_, g_ffn2_}) +
-                                      TileScratchBytes(split_, split_ready_) + attn_floats * sizeof(float));
+  exe->bytes_ += exe->slots.size() * (LayerGemmScratchBytes({g_qkv_, g_out_, g_ffn1_, g_ffn2_}, tile_kinds_) +
+                                      TileScratchBytes(split_, split_ready_, tile_kinds_) + attn_floats * sizeof(float));
   return std::unique_ptr<backend::Executable>(std::move(exe));
 }
 
@@ -243,7 +248,7 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
   exe->batch = batch.data();
   exe->nseq = batch.size();
   exe->rows = row;
-  exe->PlanTiles(tail_tiles_);
+  exe->PlanTiles(tile_plan_);
   exe->failed.store(false);
   exe->error = Status();
 

@@ -2,10 +2,10 @@
 // The CPU backend for the BERT family (all-MiniLM-L6-v2): post-LN encoder layers with softmax
 // self-attention, one exact GELU in the FFN, masked mean pooling and L2 normalisation
 // (sentence-transformers' Pooling + Normalize). It shares the LAM backend's machinery: packed
-// ragged batches (no padding), oneDNN GEMMs on fixed kTileRows/kTailRows tiles, per-row ops and
-// one oneTBB arena with OpenMP pinned to one thread. Attention runs per (sequence, head) over
-// the sequence's own rows, so results are bitwise independent of batch mates, batch position
-// and bucket, as on the LAM path.
+// ragged batches (no padding), oneDNN GEMMs on fixed-height row tiles (cpu_layout.h), per-row
+// ops and one oneTBB arena with OpenMP pinned to one thread. Attention runs per (sequence, head)
+// over the sequence's own rows, so results are bitwise independent of batch mates, batch
+// position and bucket, as on the LAM path.
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -44,8 +44,9 @@ class CpuBertBackend final : public backend::Backend {
 
   int concurrency() const { return threads_->concurrency(); }
   Precision precision() const { return precision_; }
-  // Whether tiles of kTailRows rows are used for a batch's last rows (cpu_layout.h).
-  bool tail_tiles() const { return tail_tiles_; }
+  // How a batch's last partial block is covered: by tail tiles of the kinds whose rows carry the
+  // full tiles' bits (cpu_layout.h, checked at Create).
+  const TilePlan& tile_plan() const { return tile_plan_; }
   // Whether batches of at most kSerialRows rows split each GEMM's columns over two threads
   // (needs two threads and oneDNN giving the full GEMM's bits for the halves; checked at Create).
   bool column_split() const { return split_ready_; }
@@ -66,9 +67,11 @@ class CpuBertBackend final : public backend::Backend {
   Precision precision_;
   std::unique_ptr<CpuThreads> threads_;
   dnnl::engine eng_;
-  // [0]: kTileRows-row tiles, [1]: kTailRows-row tiles (used when tail_tiles_).
-  GemmPrimitive g_qkv_[2], g_out_[2], g_ffn1_[2], g_ffn2_[2];
-  bool tail_tiles_ = false;
+  // Per tile kind (cpu_layout.h): [0] kTileRows-row tiles, [j] 4j-row tail tiles (the usable
+  // kinds only, tile_kinds_).
+  GemmPrimitive g_qkv_[kTileKinds], g_out_[kTileKinds], g_ffn1_[kTileKinds], g_ffn2_[kTileKinds];
+  TileKinds tile_kinds_ = 1;
+  TilePlan tile_plan_;
   // Column halves of g_qkv_, g_out_, g_ffn1_, g_ffn2_ (cpu_exec_common.h), used when split_ready_.
   SplitGemm split_[4];
   bool split_ready_ = false;

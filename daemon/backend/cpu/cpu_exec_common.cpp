@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "backend/cpu/cpu_exec_common.h"
 
+#include <spdlog/spdlog.h>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define LAM_CPU_RELAX() _mm_pause()
@@ -9,6 +11,8 @@
 #endif
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -30,18 +34,77 @@ void TiledRun::Fail(Status st) {
   if (!failed.exchange(true)) error = std::move(st);
 }
 
-void TiledRun::PlanTiles(bool tail_tiles) {
-  if (tail_tiles) {
-    full_tiles = rows / kTileRows;
-    ntiles = full_tiles + (rows % kTileRows + kTailRows - 1) / kTailRows;
-  } else {
-    full_tiles = ntiles = (rows + kTileRows - 1) / kTileRows;
+TilePlan::TilePlan(TileKinds usable) : usable_(usable | 1u) {
+  // best[r]: the least cost of covering r rows; first[r]: the kind of a tile that starts such a
+  // cover. Kind 0 covers any r, so best[r] <= kTileRows + kTileCostRows and no plan that
+  // reaches past its block (more than kTileRows rows in all) is ever chosen.
+  int best[kTileRows] = {0};
+  int first[kTileRows] = {0};
+  for (int r = 1; r < kTileRows; ++r) {
+    best[r] = -1;
+    for (int kind = 0; kind < kTileKinds; ++kind) {
+      if (!HasKind(usable_, kind)) continue;
+      const int h = TileRowsOf(kind);
+      const int cost = h + kTileCostRows + (h >= r ? 0 : best[r - h]);
+      if (best[r] < 0 || cost < best[r]) {
+        best[r] = cost;
+        first[r] = kind;
+      }
+    }
+    int kinds[kMaxTail];
+    int n = 0;
+    for (int left = r; left > 0; left -= TileRowsOf(first[left])) {
+      kinds[n++] = first[left];
+      if (TileRowsOf(first[left]) >= left) break;
+    }
+    // Larger tiles first; the order changes no row's bits.
+    std::sort(kinds, kinds + n, [](int a, int b) { return TileRowsOf(a) > TileRowsOf(b); });
+    int start = 0;
+    count_[r] = static_cast<uint8_t>(n);
+    for (int i = 0; i < n; ++i) {
+      kind_[r][i] = static_cast<uint8_t>(kinds[i]);
+      start_[r][i] = static_cast<uint8_t>(start);
+      start += TileRowsOf(kinds[i]);
+    }
   }
 }
 
+std::string TilePlan::Describe(size_t r) const {
+  std::string out;
+  for (int i = 0; i < TailTiles(r); ++i) {
+    if (i > 0) out += '+';
+    out += std::to_string(TileRowsOf(TailKind(r, i)));
+  }
+  return out;
+}
+
+void LogTileKinds(const char* backend, const TilePlan& plan, bool column_split) {
+  std::string heights;
+  for (int kind = 0; kind < kTileKinds; ++kind) {
+    if (!HasKind(plan.usable(), kind)) continue;
+    if (!heights.empty()) heights += ',';
+    heights += std::to_string(TileRowsOf(kind));
+  }
+  spdlog::debug("{}: GEMM tiles of {} rows (a 21-row remainder runs as {}); column halves {}", backend, heights,
+                plan.Describe(21), column_split ? "on" : "off");
+}
+
+void TiledRun::PlanTiles(const TilePlan& tiles) {
+  plan = &tiles;
+  full_tiles = rows / kTileRows;
+  const size_t r = rows % kTileRows;
+  ntiles = full_tiles + (r == 0 ? 0 : static_cast<size_t>(tiles.TailTiles(r)));
+}
+
 size_t TiledRun::TileStart(size_t t, int* kind) const {
-  *kind = t < full_tiles ? 0 : 1;
-  return t < full_tiles ? t * kTileRows : full_tiles * kTileRows + (t - full_tiles) * kTailRows;
+  if (t < full_tiles) {
+    *kind = 0;
+    return t * kTileRows;
+  }
+  const size_t r = rows % kTileRows;
+  const int i = static_cast<int>(t - full_tiles);
+  *kind = plan->TailKind(r, i);
+  return full_tiles * kTileRows + static_cast<size_t>(plan->TailStart(r, i));
 }
 
 Status CheckBucket(const backend::Bucket& bucket) {
@@ -57,18 +120,20 @@ Status CheckBucket(const backend::Bucket& bucket) {
 
 namespace {
 
-// Whether each kTailRows-row block of a kTileRows tile comes out of the tail primitive with the
-// bits the full primitive gives it, on random data (layouts and bits do not depend on values).
-Status TailTilesMatchFullTiles(const dnnl::engine& eng, const GemmPrimitive& full, const GemmPrimitive& tail,
-                               uint32_t seed, bool* match) {
+// Clears from *kinds the tail kinds whose primitives prims[kind] do not give the rows that
+// prims[0] (a full tile) gives, on random data for one packed weight matrix (kernels are picked by
+// shape, never by value). A full tile's rows do not depend on their position (cpu_gemm_test), so
+// each tail tile's rows are compared with the same rows of one full tile.
+Status CheckTailRows(const dnnl::engine& eng, const GemmPrimitive* prims, uint32_t seed, TileKinds* kinds) {
+  const GemmPrimitive& full = prims[0];
   const GemmSpec& spec = full.spec();
   const size_t k = static_cast<size_t>(spec.k), n = static_cast<size_t>(spec.n);
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd;
-  std::vector<float> w(n * k), bias(n), src(kTileRows * k), ref(kTileRows * n), got(kTailRows * n);
-  for (auto& x : w) x = 0.05f * nd(rng);
-  for (auto& x : bias) x = 0.1f * nd(rng);
-  for (auto& x : src) x = nd(rng);
+  std::minstd_rand rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> w(n * k), bias(n), src(kTileRows * k), ref(kTileRows * n), got(kTileRows * n);
+  for (auto& x : w) x = 0.05f * u(rng);
+  for (auto& x : bias) x = 0.1f * u(rng);
+  for (auto& x : src) x = u(rng);
   LAM_ASSIGN_OR_RETURN(dnnl::memory packed, PackWeights(eng, full, w.data()));
   dnnl::memory bmem;
   try {
@@ -78,41 +143,80 @@ Status TailTilesMatchFullTiles(const dnnl::engine& eng, const GemmPrimitive& ful
   }
   const dnnl::memory* b = spec.bias ? &bmem : nullptr;
   LAM_ASSIGN_OR_RETURN(GemmSlot full_slot, GemmSlot::Create(eng, full));
-  LAM_ASSIGN_OR_RETURN(GemmSlot tail_slot, GemmSlot::Create(eng, tail));
   LAM_RETURN_IF_ERROR(full_slot.Execute(full, src.data(), packed, b, ref.data()));
-  *match = true;
-  for (size_t r0 = 0; r0 < static_cast<size_t>(kTileRows) && *match; r0 += kTailRows) {
-    LAM_RETURN_IF_ERROR(tail_slot.Execute(tail, src.data() + r0 * k, packed, b, got.data()));
-    *match = std::memcmp(got.data(), ref.data() + r0 * n, got.size() * sizeof(float)) == 0;
+  for (int kind = 1; kind < kTileKinds; ++kind) {
+    if (!HasKind(*kinds, kind)) continue;
+    const GemmPrimitive& tail = prims[kind];
+    LAM_ASSIGN_OR_RETURN(GemmSlot tail_slot, GemmSlot::Create(eng, tail));
+    LAM_RETURN_IF_ERROR(tail_slot.Execute(tail, src.data(), packed, b, got.data()));
+    const size_t floats = static_cast<size_t>(tail.rows()) * n;
+    if (std::memcmp(got.data(), ref.data(), floats * sizeof(float)) != 0) *kinds &= ~(TileKinds{1} << kind);
   }
   return Status::Ok();
 }
 
 }  // namespace
 
-Status CreateLayerGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], LayerGemmPrims& dst,
-                        bool* tail_tiles) {
-  *tail_tiles = true;
+namespace {
+
+// The usable tile kinds found for a set of four GEMM shapes, per process.
+using SpecsKey = std::array<int, 20>;
+std::mutex g_kinds_mu;
+std::map<SpecsKey, TileKinds>& KnownKinds() {
+  static std::map<SpecsKey, TileKinds> known;
+  return known;
+}
+
+SpecsKey KeyOf(const GemmSpec (&specs)[4]) {
+  SpecsKey key{};
   for (int i = 0; i < 4; ++i) {
-    for (int kind = 0; kind < 2; ++kind) {
+    const GemmSpec& s = specs[i];
+    const int fields[5] = {s.k, s.n, s.bias ? 1 : 0, s.gelus, static_cast<int>(s.precision)};
+    std::copy(fields, fields + 5, key.begin() + 5 * i);
+  }
+  return key;
+}
+
+}  // namespace
+
+Status CreateLayerGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], LayerGemmPrims& dst,
+                        TileKinds* kinds) {
+  const SpecsKey key = KeyOf(specs);
+  TileKinds known = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_kinds_mu);
+    auto it = KnownKinds().find(key);
+    if (it != KnownKinds().end()) known = it->second;
+  }
+  TileKinds usable = known != 0 ? known : ~TileKinds{0} >> (32 - kTileKinds);
+  for (int i = 0; i < 4; ++i) {
+    for (int kind = 0; kind < kTileKinds; ++kind) {
+      if (!HasKind(usable, kind)) continue;
       auto r = GemmPrimitive::Create(eng, specs[i], TileRowsOf(kind));
       if (!r.ok()) return r.status();
       dst[i][kind] = std::move(r).value();
+      // Every kind must read the full tiles' packed weights.
+      if (!(dst[i][kind].weights_desc() == dst[i][0].weights_desc())) usable &= ~(TileKinds{1} << kind);
     }
-    // Both tile heights must read the same packed weights; otherwise use full tiles only.
-    if (!(dst[i][0].weights_desc() == dst[i][1].weights_desc())) *tail_tiles = false;
-    // fp32's tail tiles are pinned bitwise by cpu_gemm_test on every machine CI runs. The bf16
-    // kernels (AVX512_BF16, AMX) do not run there, so their bits are checked here, at start-up.
-    if (*tail_tiles && specs[i].precision == Precision::kBf16) {
-      LAM_RETURN_IF_ERROR(TailTilesMatchFullTiles(eng, dst[i][0], dst[i][1], 20261123u + static_cast<uint32_t>(i),
-                                                  tail_tiles));
-    }
+    // ... and give their bits.
+    if (known == 0) LAM_RETURN_IF_ERROR(CheckTailRows(eng, dst[i], 20261123u + static_cast<uint32_t>(i), &usable));
   }
+  for (int kind = 1; kind < kTileKinds; ++kind) {
+    if (HasKind(usable, kind)) continue;
+    for (int i = 0; i < 4; ++i) dst[i][kind] = GemmPrimitive();
+  }
+  if (known == 0) {
+    std::lock_guard<std::mutex> lock(g_kinds_mu);
+    KnownKinds().emplace(key, usable);
+  }
+  *kinds = usable;
   return Status::Ok();
 }
 
-Status CreateLayerGemmSlots(const dnnl::engine& eng, LayerGemmConstPrims& prims, LayerGemmSlots& slots) {
-  for (int kind = 0; kind < 2; ++kind) {
+Status CreateLayerGemmSlots(const dnnl::engine& eng, LayerGemmConstPrims& prims, TileKinds kinds,
+                            LayerGemmSlots& slots) {
+  for (int kind = 0; kind < kTileKinds; ++kind) {
+    if (!HasKind(kinds, kind)) continue;
     for (int i = 0; i < 4; ++i) {
       auto r = GemmSlot::Create(eng, prims[i][kind]);
       if (!r.ok()) return r.status();
@@ -132,16 +236,17 @@ Status PackLayerWeights(const dnnl::engine& eng, LayerGemmConstPrims& prims, con
   return Status::Ok();
 }
 
-size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims) {
+size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims, TileKinds kinds) {
   size_t bytes = 0;
-  for (int kind = 0; kind < 2; ++kind) {
+  for (int kind = 0; kind < kTileKinds; ++kind) {
+    if (!HasKind(kinds, kind)) continue;
     for (int i = 0; i < 4; ++i) bytes += prims[i][kind].scratchpad_bytes();
   }
   return bytes;
 }
 
 Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], SplitGemm (&dst)[4],
-                        bool* usable) {
+                        TileKinds* kinds, bool* usable) {
   *usable = true;
   for (int i = 0; i < 4; ++i) {
     SplitGemm& s = dst[i];
@@ -153,7 +258,8 @@ Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], Spl
       *usable = false;
       continue;
     }
-    for (int kind = 0; kind < 2; ++kind) {
+    for (int kind = 0; kind < kTileKinds; ++kind) {
+      if (!HasKind(*kinds, kind)) continue;
       for (int h = 0; h < 2; ++h) {
         GemmSpec hs = specs[i];
         hs.n = s.cols(h);
@@ -161,10 +267,17 @@ Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], Spl
         if (!r.ok()) return r.status();
         s.half[kind][h] = std::move(r).value();
       }
+      // Every tile kind must read the same slices, as for the full GEMMs.
+      if (kind > 0 && !(s.half[kind][0].weights_desc() == s.half[0][0].weights_desc() &&
+                        s.half[kind][1].weights_desc() == s.half[0][1].weights_desc())) {
+        *kinds &= ~(TileKinds{1} << kind);
+      }
     }
-    if (!(s.half[0][0].weights_desc() == s.half[1][0].weights_desc()) ||
-        !(s.half[0][1].weights_desc() == s.half[1][1].weights_desc())) {
-      *usable = false;  // both tile heights must read the same slices, as for the full GEMMs
+  }
+  // Drop the halves of kinds that a later GEMM ruled out.
+  for (auto& s : dst) {
+    for (int kind = 1; kind < kTileKinds; ++kind) {
+      if (!HasKind(*kinds, kind)) s.half[kind][0] = s.half[kind][1] = GemmPrimitive();
     }
   }
   return Status::Ok();
@@ -220,7 +333,7 @@ Status MakeSplitWeights(const dnnl::engine& eng, const SplitGemm& split, const d
 Status VerifySplitGemms(const dnnl::engine& eng, LayerGemmConstPrims& full, const SplitGemm (&split)[4],
                         const float* const (&w_nk)[4], const dnnl::memory* const (&packed)[4],
                         const dnnl::memory* const (&bias)[4], const SplitWeights* const (&halves)[4],
-                        bool* match) {
+                        TileKinds* kinds, bool* match) {
   *match = true;
   std::mt19937 rng(20261122);
   std::normal_distribution<float> nd;
@@ -234,12 +347,13 @@ Status VerifySplitGemms(const dnnl::engine& eng, LayerGemmConstPrims& full, cons
       const size_t bytes = s.half[0][h].weights_desc().get_size();
       *match = std::memcmp(own->get_data_handle(), halves[i]->w[h].get_data_handle(), bytes) == 0;
     }
-    // 2. Both halves give the full GEMM's bits, at both tile heights.
+    // 2. Both halves give the full GEMM's bits, at every tile kind in use.
     std::vector<float> src(static_cast<size_t>(kTileRows) * k);
     for (auto& x : src) x = nd(rng);
     std::vector<float> ref(static_cast<size_t>(kTileRows) * s.n), got(ref.size(), 0.0f),
         part(static_cast<size_t>(kTileRows) * s.n0);
-    for (int kind = 0; kind < 2 && *match; ++kind) {
+    for (int kind = 0; kind < kTileKinds && *match; ++kind) {
+      if (!HasKind(*kinds, kind)) continue;
       const size_t rows = TileRowsOf(kind);
       auto slot = GemmSlot::Create(eng, full[i][kind]);
       if (!slot.ok()) return slot.status();
@@ -251,15 +365,20 @@ Status VerifySplitGemms(const dnnl::engine& eng, LayerGemmConstPrims& full, cons
                                            halves[i]->bias(h), part.data()));
         ScatterColumns(part.data(), s.cols(h), rows, got.data(), static_cast<size_t>(s.n), s.col0(h));
       }
-      *match = std::memcmp(ref.data(), got.data(), rows * s.n * sizeof(float)) == 0;
+      if (std::memcmp(ref.data(), got.data(), rows * s.n * sizeof(float)) != 0) {
+        // Full tiles' halves must match; a tail kind whose halves do not is not used.
+        if (kind == 0) *match = false; else *kinds &= ~(TileKinds{1} << kind);
+      }
     }
   }
   return Status::Ok();
 }
 
-Status CreateSplitGemmSlots(const dnnl::engine& eng, const SplitGemm (&split)[4], SplitGemmSlots& slots) {
+Status CreateSplitGemmSlots(const dnnl::engine& eng, const SplitGemm (&split)[4], TileKinds kinds,
+                            SplitGemmSlots& slots) {
   for (int i = 0; i < 4; ++i) {
-    for (int kind = 0; kind < 2; ++kind) {
+    for (int kind = 0; kind < kTileKinds; ++kind) {
+      if (!HasKind(kinds, kind)) continue;
       for (int h = 0; h < 2; ++h) {
         auto r = GemmSlot::Create(eng, split[i].half[kind][h]);
         if (!r.ok()) return r.status();
@@ -270,20 +389,21 @@ Status CreateSplitGemmSlots(const dnnl::engine& eng, const SplitGemm (&split)[4]
   return Status::Ok();
 }
 
-size_t SplitGemmScratchBytes(const SplitGemm (&split)[4]) {
+size_t SplitGemmScratchBytes(const SplitGemm (&split)[4], TileKinds kinds) {
   size_t bytes = 0;
   for (const auto& s : split) {
-    for (int kind = 0; kind < 2; ++kind) {
+    for (int kind = 0; kind < kTileKinds; ++kind) {
+      if (!HasKind(kinds, kind)) continue;
       for (int h = 0; h < 2; ++h) bytes += s.half[kind][h].scratchpad_bytes();
     }
   }
   return bytes;
 }
 
-Status CreateTileScratch(const dnnl::engine& eng, const SplitGemm (&halves)[4], bool split, SplitGemmSlots& half,
-                         Buffer* part, Buffer* tmp, Buffer* mid) {
+Status CreateTileScratch(const dnnl::engine& eng, const SplitGemm (&halves)[4], bool split, TileKinds kinds,
+                         SplitGemmSlots& half, Buffer* part, Buffer* tmp, Buffer* mid) {
   if (split) {
-    LAM_RETURN_IF_ERROR(CreateSplitGemmSlots(eng, halves, half));
+    LAM_RETURN_IF_ERROR(CreateSplitGemmSlots(eng, halves, kinds, half));
     *part = Buffer(SplitPartFloats(halves));
   }
   *tmp = Buffer(static_cast<size_t>(kTileRows) * kDm);
@@ -294,9 +414,9 @@ Status CreateTileScratch(const dnnl::engine& eng, const SplitGemm (&halves)[4], 
   return Status::Ok();
 }
 
-size_t TileScratchBytes(const SplitGemm (&halves)[4], bool split) {
+size_t TileScratchBytes(const SplitGemm (&halves)[4], bool split, TileKinds kinds) {
   size_t bytes = static_cast<size_t>(kTileRows) * (kDm + kFfn) * sizeof(float);
-  if (split) bytes += SplitGemmScratchBytes(halves) + SplitPartFloats(halves) * sizeof(float);
+  if (split) bytes += SplitGemmScratchBytes(halves, kinds) + SplitPartFloats(halves) * sizeof(float);
   return bytes;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Execution pieces shared by the CPU backends (LAM in cpu_backend, BERT in cpu_bert): aligned
 // scratch buffers, the inline-or-arena parallel loop, the first-error / tile-plan state of a run,
-// and creation of the four per-layer GEMMs at both tile heights. Both backends run the same
+// and creation of the four per-layer GEMMs at every tile height. Both backends run the same
 // tiling and threading scheme, so it lives in one place.
 #pragma once
 
@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -61,20 +63,59 @@ void ForRange(bool serial, size_t n, size_t grain, const F& f) {
 // with each GEMM's column halves and the per-row / per-head work on two threads.
 inline constexpr size_t kSerialRows = 64;
 
+// Bit j set: tiles of kind j (cpu_layout.h) may be used. Bit 0 (full tiles) is always set.
+using TileKinds = uint32_t;
+static_assert(kTileKinds <= 32, "TileKinds holds one bit per tile kind");
+inline bool HasKind(TileKinds kinds, int kind) { return (kinds >> kind & 1u) != 0; }
+
+// How a batch's last partial block of r rows (0 < r < kTileRows) is covered by tail tiles of the
+// usable kinds: the fewest padded rows, counting each tile as kTileCostRows rows more (a GEMM
+// call's fixed cost), a full tile if nothing cheaper covers r. A plan never reaches past the
+// kTileRows-row block the remainder starts (buffers are sized in whole blocks).
+class TilePlan {
+ public:
+  static constexpr int kTileCostRows = 2;
+  // Only full tiles.
+  TilePlan() : TilePlan(1u) {}
+  explicit TilePlan(TileKinds usable);
+
+  TileKinds usable() const { return usable_; }
+  // Number of tail tiles covering r rows, and the kind and first row (relative to the block) of
+  // the i-th; i < TailTiles(r).
+  int TailTiles(size_t r) const { return count_[r]; }
+  int TailKind(size_t r, int i) const { return kind_[r][i]; }
+  int TailStart(size_t r, int i) const { return start_[r][i]; }
+  // The tail tiles' heights for r rows, as text ("24", "16+4"): for logs and tests.
+  std::string Describe(size_t r) const;
+
+ private:
+  // A plan has at most kTileRows / 4 tiles (4-row kinds cannot beat one full tile beyond that).
+  static constexpr int kMaxTail = kTileRows / 4;
+  TileKinds usable_;
+  uint8_t count_[kTileRows] = {};
+  uint8_t kind_[kTileRows][kMaxTail] = {};
+  uint8_t start_[kTileRows][kMaxTail] = {};
+};
+
+// Logs (debug) which tile heights `backend` uses and whether it splits columns.
+void LogTileKinds(const char* backend, const TilePlan& plan, bool column_split);
+
 // Per-run state of an executable: the first error raised by any task, and the tile plan over
 // the batch's packed rows.
 struct TiledRun {
   size_t rows = 0;
-  // Tiles: full kTileRows tiles, then (with tail tiles) kTailRows tiles over the remainder.
+  // Tiles: full kTileRows tiles, then the tail tiles of `plan` over the remainder.
   size_t full_tiles = 0, ntiles = 0;
+  const TilePlan* plan = nullptr;
   std::atomic<bool> failed{false};
   std::mutex error_mu;
   Status error;
 
   // Records st unless an earlier error was recorded; tasks stop at the next check of `failed`.
   void Fail(Status st);
-  void PlanTiles(bool tail_tiles);
-  // First row and kind (0: kTileRows, 1: kTailRows) of tile t.
+  // `tiles` must outlive the run.
+  void PlanTiles(const TilePlan& tiles);
+  // First row and kind (cpu_layout.h) of tile t.
   size_t TileStart(size_t t, int* kind) const;
   // One past the last row of the tile of `kind` starting at r0.
   size_t TileEnd(size_t r0, int kind) const {
@@ -97,28 +138,32 @@ size_t FindSeqOfRow(const std::vector<Plan>& seqs, size_t nseq, size_t r) {
   return lo;
 }
 
-// The four GEMMs of a layer (in the order given), each as a [kTileRows, kTailRows] pair.
+// The four GEMMs of a layer (in the order given), each as an array of kTileKinds primitives,
+// one per tile kind (the unusable kinds' left empty).
 using LayerGemmPrims = GemmPrimitive* const[4];
 using LayerGemmConstPrims = const GemmPrimitive* const[4];
 using LayerGemmSlots = GemmSlot* const[4];
 
-// Creates dst[i][kind] for specs[i] at both tile heights. *tail_tiles is set to whether every
-// pair reads the same packed weights and (checked on random data in bf16 precision) gives the
-// full tiles' bits (otherwise only full tiles may be used). Must run with OpenMP pinned to one
-// thread (see GemmPrimitive::Create).
+// Creates dst[i][kind] for specs[i] at every tile kind and sets *kinds to those whose four
+// primitives read the full tiles' packed weights and give their bits (checked on random data:
+// oneDNN picks kernels by shape, never by value); the others are left empty. The check's result
+// is remembered for the process (it depends on the shapes and the CPU only). Must run with
+// OpenMP pinned to one thread (see GemmPrimitive::Create).
 Status CreateLayerGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], LayerGemmPrims& dst,
-                        bool* tail_tiles);
+                        TileKinds* kinds);
 
-// Creates one thread slot's execution contexts: slots[i][kind] for prims[i][kind].
-Status CreateLayerGemmSlots(const dnnl::engine& eng, LayerGemmConstPrims& prims, LayerGemmSlots& slots);
+// Creates one thread slot's execution contexts: slots[i][kind] for prims[i][kind], every kind in
+// `kinds`.
+Status CreateLayerGemmSlots(const dnnl::engine& eng, LayerGemmConstPrims& prims, TileKinds kinds,
+                            LayerGemmSlots& slots);
 
-// Packs one layer's four row-major [n, k] weight matrices w[i] with prims[i][0]'s layout (both
-// tile heights read it) into *dst[i].
+// Packs one layer's four row-major [n, k] weight matrices w[i] with prims[i][0]'s layout (every
+// usable tile kind reads it) into *dst[i].
 Status PackLayerWeights(const dnnl::engine& eng, LayerGemmConstPrims& prims, const float* const (&w)[4],
                         dnnl::memory* const (&dst)[4]);
 
-// Scratchpad bytes one thread slot holds for the four GEMMs at both tile heights.
-size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims);
+// Scratchpad bytes one thread slot holds for the four GEMMs at every tile kind in `kinds`.
+size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims, TileKinds kinds);
 
 // ---- Column halves: small batches on two threads -------------------------------------------
 // A batch of at most kSerialRows rows has at most 64 rows per GEMM, too few to share out by row
@@ -136,12 +181,12 @@ size_t LayerGemmScratchBytes(LayerGemmConstPrims& prims);
 // A row's bits must not depend on which path computed it (batch invariance). oneDNN does not
 // promise that a half-width GEMM reduces K in the same order as the full one, so the backends
 // use the halves only after VerifySplitGemms has checked, at start-up, that the slices are the
-// halves' own packed layout and that both halves give the full GEMM's bits at both tile heights.
+// halves' own packed layout and that both halves give the full GEMM's bits at every tile kind.
 inline constexpr int kSplitAlign = 64;
 
 struct SplitGemm {
   int n = 0, n0 = 0;         // all columns; columns of half 0 ([0, n0)); half 1 is [n0, n)
-  GemmPrimitive half[2][2];  // [tile kind][half]
+  GemmPrimitive half[kTileKinds][2];  // [tile kind][half]; kinds not in use left empty
   int col0(int h) const { return h == 0 ? 0 : n0; }
   int cols(int h) const { return h == 0 ? n0 : n - n0; }
 };
@@ -154,10 +199,12 @@ struct SplitWeights {
   const dnnl::memory* bias(int h) const { return b[h] ? &b[h] : nullptr; }
 };
 
-// Creates dst[i] for specs[i]; *usable is false when a GEMM cannot be split (fewer than two
-// kSplitAlign blocks). Must run with OpenMP pinned to one thread.
+// Creates dst[i] for specs[i] at every tile kind in *kinds (the full GEMMs' usable kinds) and
+// clears the tail kinds whose halves do not read the full tiles' half layouts; *usable is false
+// when a GEMM cannot be split (fewer than two kSplitAlign blocks, or the layouts of full tiles'
+// halves differ). Must run with OpenMP pinned to one thread.
 Status CreateSplitGemms(const dnnl::engine& eng, const GemmSpec (&specs)[4], SplitGemm (&dst)[4],
-                        bool* usable);
+                        TileKinds* kinds, bool* usable);
 
 // The halves of `packed` (the full GEMM's packed weights, made from the row-major [n, k] w_nk):
 // views of it where its layout keeps column blocks whole, otherwise each half packed from w_nk;
@@ -166,26 +213,28 @@ Status MakeSplitWeights(const dnnl::engine& eng, const SplitGemm& split, const d
                         const float* w_nk, const float* bias, SplitWeights* out);
 
 // The start-up check described above, for one layer's four GEMMs: w_nk[i] are the row-major
-// [n, k] weights that full[i] / packed[i] / halves[i] were made from. Sets *match. Must run with
-// OpenMP pinned to one thread.
+// [n, k] weights that full[i] / packed[i] / halves[i] were made from. *match is false when a
+// slice is not the half's own packing or the full tiles' halves miss the full GEMM's bits; tail
+// kinds whose halves miss them are cleared from *kinds. Must run with OpenMP pinned to one thread.
 Status VerifySplitGemms(const dnnl::engine& eng, LayerGemmConstPrims& full, const SplitGemm (&split)[4],
                         const float* const (&w_nk)[4], const dnnl::memory* const (&packed)[4],
                         const dnnl::memory* const (&bias)[4], const SplitWeights* const (&halves)[4],
-                        bool* match);
+                        TileKinds* kinds, bool* match);
 
-// Execution contexts of one thread slot for every half: slots[i][kind][h].
-using SplitGemmSlots = GemmSlot[4][2][2];
-Status CreateSplitGemmSlots(const dnnl::engine& eng, const SplitGemm (&split)[4], SplitGemmSlots& slots);
-size_t SplitGemmScratchBytes(const SplitGemm (&split)[4]);
+// Execution contexts of one thread slot for every half: slots[i][kind][h], kinds in `kinds`.
+using SplitGemmSlots = GemmSlot[4][kTileKinds][2];
+Status CreateSplitGemmSlots(const dnnl::engine& eng, const SplitGemm (&split)[4], TileKinds kinds,
+                            SplitGemmSlots& slots);
+size_t SplitGemmScratchBytes(const SplitGemm (&split)[4], TileKinds kinds);
 // Floats of the dense half tile a thread slot needs: kTileRows x the widest half.
 size_t SplitPartFloats(const SplitGemm (&split)[4]);
 
 // The per-thread tile scratch both backends hold besides their GEMM contexts: the out-proj and
 // FFN tiles (*tmp, *mid) and, when `split` (the backend splits columns), the half contexts and
 // the dense half tile (*part). TileScratchBytes is what one slot's scratch weighs.
-Status CreateTileScratch(const dnnl::engine& eng, const SplitGemm (&halves)[4], bool split, SplitGemmSlots& half,
-                         Buffer* part, Buffer* tmp, Buffer* mid);
-size_t TileScratchBytes(const SplitGemm (&halves)[4], bool split);
+Status CreateTileScratch(const dnnl::engine& eng, const SplitGemm (&halves)[4], bool split, TileKinds kinds,
+                         SplitGemmSlots& half, Buffer* part, Buffer* tmp, Buffer* mid);
+size_t TileScratchBytes(const SplitGemm (&halves)[4], bool split, TileKinds kinds);
 
 // Copies the first `rows` rows of a dense [*, cols] half tile into columns [col0, col0 + cols)
 // of a row-major matrix with `ld` columns.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Fixed-shape oneDNN matmuls: dst[rows, N] = src[rows, K] x W (+ bias, + GELU post-ops), for the
-// two tile heights kTileRows and kTailRows.
+// fixed tile heights of cpu_layout.h (kTileRows and the tail tiles).
 // Weights are reordered once into the blocked layout oneDNN picks for that shape
 // (format_tag::any). Primitives use a user scratchpad, so executing one allocates nothing.
 // In bf16 precision (cpu_precision.h) the weights are packed as bf16 and each tile's source

@@ -14,13 +14,20 @@ constexpr int kQkv = 3 * kDm;
 // Every GEMM runs on blocks of exactly kTileRows rows (zero/stale rows past the batch end), with
 // one pre-built primitive per weight shape, so a row's bits never depend on the batch size.
 constexpr int kTileRows = 64;
-// The last partial block of a batch runs as tiles of kTailRows rows instead (less padding for
-// small batches). This is only allowed because the rows of the kTailRows and kTileRows
-// primitives are bitwise identical, which cpu_gemm_test pins for every weight shape; the backend
-// also checks at start-up that both use the same packed weight layout.
+// The last partial block of a batch (r < kTileRows rows) runs as tail tiles of fewer rows
+// instead (less padding: a 21-token text is one 24-row tile, not 64 rows). Tile kind 0 is a
+// full tile; kind j in [1, kTileKinds) is a tail tile of 4j rows. A kind is used only where its
+// rows are bitwise the full tiles' rows: oneDNN picks its kernel by the row count (on AVX2 its
+// sgemm gives rows of a trailing block of 1-3 rows other bits: 8- and 20-row tiles differ,
+// 12- and 24-row tiles do not), so the backends check every kind at start-up (TailKindsMatch
+// in cpu_exec_common.h) and plan tail tiles from the kinds that pass (TilePlan).
+constexpr int kTileKinds = kTileRows / 4;
+// The tail tile height cpu_gemm_test expects to pass on every machine CI runs.
 constexpr int kTailRows = 16;
-// Rows of a tile of `kind` (0: kTileRows, 1: kTailRows; TiledRun::TileStart).
-constexpr int TileRowsOf(int kind) { return kind == 0 ? kTileRows : kTailRows; }
+// Rows of a tile of `kind` (TiledRun::TileStart).
+constexpr int TileRowsOf(int kind) { return kind == 0 ? kTileRows : 4 * kind; }
+// The kind of a tail tile of `rows` rows (a multiple of 4 in [4, kTileRows)).
+constexpr int TailKindOf(int rows) { return rows / 4; }
 
 // Z: output of the fused input projection, one row per packed token.
 constexpr int kZq = 0, kZk = 384, kZv = 768, kZg = 1152;
