@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <ctime>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -98,6 +100,50 @@ TEST(CpuThreadingTest, PairTeamRunsEveryItemOnceAndNeverWaitsForAnAbsentWorker) 
       EXPECT_EQ(other_thread_items.load(), 0);
     }
   }
+}
+
+
+// CPU time of the whole process so far.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Waiting team members sleep once a short spin is over, and are woken without loss: the helper
+// between phases published far apart (the caller sleeps between them), and the caller while
+// the helper runs a long item. The run uses a fraction of a core over its wall time (a thread
+// that spun or yielded through the gaps would use about one), and every item still runs once.
+TEST(CpuThreadingTest, PairTeamSleepsThroughLongWaitsAndWakesForTheNextPhase) {
+  CpuThreads arena(2);
+  constexpr int kPhases = 40;
+  std::atomic<int> ran{0}, other_thread_items{0};
+  const double cpu0 = ProcessCpuSeconds();
+  const auto wall0 = std::chrono::steady_clock::now();
+  arena.Execute([&] {
+    PairTeam team;
+    const auto caller = std::this_thread::get_id();
+    team.Run([&] {
+      for (int phase = 0; phase < kPhases; ++phase) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the helper falls asleep
+        team.ForEach(2, [&](int) {
+          if (std::this_thread::get_id() != caller) {
+            other_thread_items.fetch_add(1);
+            std::this_thread::sleep_for(std::chrono::milliseconds(3));  // the caller falls asleep
+          } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the helper wakes meanwhile
+          }
+          ran.fetch_add(1);
+        });
+        ASSERT_EQ(ran.load(), 2 * (phase + 1)) << "phase " << phase;
+      }
+    });
+  });
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const double cpu = ProcessCpuSeconds() - cpu0;
+  EXPECT_EQ(ran.load(), 2 * kPhases);
+  EXPECT_GT(other_thread_items.load(), 0) << "the helper never took an item: nothing was tested";
+  EXPECT_LT(cpu, 0.5 * wall) << "cpu " << cpu << " s over " << wall << " s of wall time";
 }
 
 }  // namespace

@@ -434,16 +434,37 @@ void ScatterColumns(const float* part, int cols, size_t rows, float* dst, size_t
 
 namespace {
 
-// Spin briefly, then give the core away: another process may need it to run our partner.
-void Backoff(int* spins) {
-  if (++*spins < 64) {
+// Spin-waiting within a time budget: Spin() pauses once and says whether the budget still lasts
+// (the clock is read every 64 pauses).
+class SpinBudget {
+ public:
+  explicit SpinBudget(std::chrono::microseconds budget) : budget_(budget) {}
+  bool Spin() {
     LAM_CPU_RELAX();
-  } else {
-    std::this_thread::yield();
+    if ((++spins_ & 63u) != 0) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (spins_ == 64) start_ = now;
+    return now - start_ < budget_;
   }
-}
+  void Reset() { spins_ = 0; }
+
+ private:
+  std::chrono::microseconds budget_;
+  uint32_t spins_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
 
 }  // namespace
+
+void PairTeam::WakeHelper() {
+  epoch_.fetch_add(1, std::memory_order_seq_cst);
+  if (helper_asleep_.load(std::memory_order_seq_cst)) epoch_.notify_one();
+}
+
+void PairTeam::Stop() {
+  stop_.store(true, std::memory_order_seq_cst);
+  WakeHelper();
+}
 
 void PairTeam::Publish(int n, Call call, const void* ctx) {
   if (n <= 0) return;
@@ -452,10 +473,19 @@ void PairTeam::Publish(int n, Call call, const void* ctx) {
   ctx_.store(ctx, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
   const uint64_t word = Word(PhaseOf(word_.load(std::memory_order_relaxed)) + 1, static_cast<uint64_t>(n), 0);
-  word_.store(word, std::memory_order_release);
+  word_.store(word, std::memory_order_seq_cst);
+  WakeHelper();
   Work(word);
-  int spins = 0;
-  while (done_.load(std::memory_order_acquire) < n) Backoff(&spins);
+  SpinBudget spin(kSpinFor);
+  while (done_.load(std::memory_order_acquire) < n) {
+    if (spin.Spin()) continue;
+    // The helper runs an item of this phase: sleep until it has finished one.
+    caller_asleep_.store(true, std::memory_order_seq_cst);
+    const int done = done_.load(std::memory_order_seq_cst);
+    if (done < n) done_.wait(done, std::memory_order_seq_cst);
+    caller_asleep_.store(false, std::memory_order_relaxed);
+    spin.Reset();
+  }
 }
 
 void PairTeam::Work(uint64_t word) {
@@ -467,7 +497,8 @@ void PairTeam::Work(uint64_t word) {
       const Call call = call_.load(std::memory_order_relaxed);
       const void* ctx = ctx_.load(std::memory_order_relaxed);
       call(ctx, static_cast<int>(NextOf(word)));
-      done_.fetch_add(1, std::memory_order_release);
+      done_.fetch_add(1, std::memory_order_seq_cst);
+      if (caller_asleep_.load(std::memory_order_seq_cst)) done_.notify_one();
       word += 1;
     }
     // On failure `word` holds the current value, possibly of a later phase: claim from that.
@@ -477,15 +508,25 @@ void PairTeam::Work(uint64_t word) {
 void PairTeam::Help() {
   // Run on the caller's own thread (no worker took it): nothing to help with.
   if (std::this_thread::get_id() == caller_) return;
-  int spins = 0;
+  SpinBudget spin(kSpinFor);
   while (!stop_.load(std::memory_order_acquire)) {
     const uint64_t word = word_.load(std::memory_order_acquire);
     if (NextOf(word) < CountOf(word)) {
       Work(word);
-      spins = 0;
-    } else {
-      Backoff(&spins);
+      spin.Reset();
+      continue;
     }
+    if (spin.Spin()) continue;
+    // Nothing to claim for a while: sleep until the next phase or the stop. The epoch is read
+    // before the re-check, so a Publish after it changes the epoch and wait() returns at once.
+    const uint32_t epoch = epoch_.load(std::memory_order_seq_cst);
+    helper_asleep_.store(true, std::memory_order_seq_cst);
+    const uint64_t now = word_.load(std::memory_order_seq_cst);
+    if (!stop_.load(std::memory_order_seq_cst) && NextOf(now) >= CountOf(now)) {
+      epoch_.wait(epoch, std::memory_order_seq_cst);
+    }
+    helper_asleep_.store(false, std::memory_order_relaxed);
+    spin.Reset();
   }
 }
 

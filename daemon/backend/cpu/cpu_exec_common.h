@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -246,6 +247,11 @@ void ScatterColumns(const float* part, int cols, size_t rows, float* dst, size_t
 // mostly run both halves itself. Instead one worker joins for the whole run and spins between
 // phases.
 //
+// A waiting thread spins (pause) for up to kSpinFor, then sleeps on a futex until its partner
+// wakes it; it never yields the core: sched_yield hands the core to whatever else is runnable
+// there, a nice-19 batch job included, until the next scheduler tick, and batch-1 latency
+// doubled beside one niced CPU hog when it did.
+//
 // Never blocks on the worker: items are claimed atomically, the caller claims whatever is left
 // and waits only for items a running thread has claimed. If no worker joins, or it joins late,
 // the caller does the work alone. Which thread runs an item never changes what it computes.
@@ -263,7 +269,7 @@ class PairTeam {
           for (int i = r.begin(); i < r.end(); ++i) {
             if (i == 0) {
               body();
-              stop_.store(true, std::memory_order_release);
+              Stop();
             } else {
               Help();
             }
@@ -289,7 +295,13 @@ class PairTeam {
   static constexpr uint64_t CountOf(uint64_t w) { return (w >> 20) & 0xfffff; }
   static constexpr uint64_t NextOf(uint64_t w) { return w & 0xfffff; }
 
+  static constexpr std::chrono::microseconds kSpinFor{500};
+
   void Publish(int n, Call call, const void* ctx);
+  // Ends Help: sets stop_ and wakes the helper.
+  void Stop();
+  // Bumps epoch_ and wakes the helper if it sleeps (after word_ or stop_ changed).
+  void WakeHelper();
   // Claims and runs items of the phase in `word` until none is left.
   void Work(uint64_t word);
   // The worker's side: follows the phases until the caller's body returns.
@@ -301,6 +313,12 @@ class PairTeam {
   std::atomic<Call> call_{nullptr};
   std::atomic<const void*> ctx_{nullptr};
   std::atomic<bool> stop_{false};
+  // Sleeping: the helper waits on epoch_ (bumped by each Publish and by Stop), the caller on
+  // done_; each announces it in *_asleep_ and re-checks before it sleeps, and the other side
+  // checks the flag after its change, all sequentially consistent, so no wake-up is lost.
+  std::atomic<uint32_t> epoch_{0};
+  std::atomic<bool> helper_asleep_{false};
+  std::atomic<bool> caller_asleep_{false};
 };
 
 // A run's body(team) inside `threads`' arena: on a two-thread PairTeam when `pair` (a small batch
