@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_layout.h"
+#include "backend/cpu/cpu_math.h"
 
 // The kernel is built for AVX-512, AVX2+FMA and baseline x86-64 and picked once per process from
 // the CPU (the rest of the project is built for baseline x86-64). Every build computes each
@@ -65,36 +66,19 @@ LAM_ALWAYS_INLINE float LaneMax16(const float* p, int n) {
   return m;
 }
 
-// e^(s[j] - m) for j in [0, lp) in place, lp a multiple of the vector's lanes: ExpF's steps
-// (cpu_math.h) on whole vectors. ExpF in a loop compiled to scalar code here (its clamp did not
-// vectorise): half the kernel's time at 128 tokens. Every element of a row, the padding past
-// the sequence included, runs the same instructions, so its bits depend on nothing else.
+// e^(s[j] - m) for j in [0, lp) in place, lp a multiple of the vector's lanes, as ExpSteps on
+// whole vectors. (A loop of ExpF compiled to scalar code here, its clamp unvectorised: half the
+// kernel's time at 128 tokens.) Every element of a row, the padding past the sequence included,
+// runs the same instructions, so its bits depend on nothing else.
 template <typename V, typename VI>
 LAM_ALWAYS_INLINE void ExpMinusMax(float* s, int lp, float m) {
   constexpr int kLanes = static_cast<int>(sizeof(V) / sizeof(float));
-  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23, as in ExpF
-  const V lo = V{} - 87.3f, hi = V{} + 88.3f, shift = V{} + kShift;
-  const VI shift_bits = __builtin_bit_cast(VI, shift);
   for (int j = 0; j < lp; j += kLanes) {
-    V x;
+    V x, e;
     std::memcpy(&x, s + j, sizeof(V));
     x = x - m;
-    x = x < lo ? lo : x;
-    x = x > hi ? hi : x;
-    const V shifted = x * 1.44269504088896341f + shift;
-    const V n = shifted - shift;
-    const VI ni = __builtin_bit_cast(VI, shifted) - shift_bits;
-    V r = x - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    V p = V{} + 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const V e = p * r * r + r + 1.0f;
-    const V out = e * __builtin_bit_cast(V, (ni + 127) << 23);
-    std::memcpy(s + j, &out, sizeof(V));
+    ExpSteps<V, VI>(x, &e);
+    std::memcpy(s + j, &e, sizeof(V));
   }
 }
 
