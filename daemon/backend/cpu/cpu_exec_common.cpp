@@ -12,9 +12,9 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <utility>
