@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "backend/cuda/bucket_spec.h"
+#include "backend/cuda/cubin_cache.h"
 #include "cache/disk_cache.h"
 #include "cache/executable_cache.h"
 #include "cache/precompile.h"
@@ -26,16 +26,16 @@ namespace {
 
 using lam::server::Config;
 
-// lamd --precompile [--arch sm_90] --cache-dir DIR [--model DIR]: fills DIR with the NVRTC cubins
-// of every default bucket for the architecture (no GPU needed) and prints one line per bucket.
+// lamd --precompile [--arch sm_90] --cache-dir DIR [--model DIR]: fills DIR with the kernel image
+// the CUDA backend loads at start for that architecture (cubin_cache.h LoadPlanKernels; one image
+// per architecture serves every bucket), with NVRTC and no GPU, and prints what it did. --model,
+// when given, must load and be of the shape the kernels are built for.
 int Precompile(const Config& config) {
 #if !LAM_HAVE_CUDA
   std::fprintf(stderr, "lamd --precompile: this build has no CUDA toolkit (NVRTC) for %s\n", config.arch.c_str());
   return 1;
 #else
-  std::string fingerprint = "unfingerprinted";
-  int max_tokens = 8192;
-  lam::cuda::ModelShape shape;
+  const lam::cuda::BucketSpec spec = lam::cuda::PlanKernelSpec();
   if (!config.model.empty()) {
     auto model = lam::engine::LoadModel(config.model);
     if (!model.ok()) {
@@ -43,36 +43,32 @@ int Precompile(const Config& config) {
       return 1;
     }
     const auto& c = (*model)->weights().config;
-    fingerprint = (*model)->fingerprint();
-    max_tokens = c.max_tokens;
-    shape.hidden = c.hidden;
-    shape.heads = c.heads;
-    shape.head_dim = c.head_dim;
-    shape.ffn = c.intermediate;
-    shape.vocab = c.vocab_size;
-    shape.pos_rows = c.position_table;
-    shape.chunk = c.variant == lam::engine::Variant::kR32 ? 32 : c.variant == lam::engine::Variant::kR64T ? 64 : 128;
-  }
-  std::vector<lam::cuda::BucketSpec> specs;
-  for (const auto& b : lam::engine::DefaultBuckets(max_tokens)) {
-    auto spec = lam::cuda::BucketSpec::Packed(b.token_budget, std::min(b.token_budget, max_tokens));
-    spec.shape = shape;
-    specs.push_back(spec);
+    const lam::cuda::ModelShape& k = spec.shape;
+    if (c.hidden != k.hidden || c.heads != k.heads || c.head_dim != k.head_dim || c.intermediate != k.ffn) {
+      std::fprintf(stderr,
+                   "lamd --precompile: model %s is %dx%d heads of %d, ffn %d; the CUDA kernels are built for "
+                   "hidden %d, %d heads of %d, ffn %d\n",
+                   config.model.c_str(), c.hidden, c.heads, c.head_dim, c.intermediate, k.hidden, k.heads,
+                   k.head_dim, k.ffn);
+      return 1;
+    }
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = lam::cache::Precompile(fingerprint, config.arch, specs, config.cache_dir, config.cache_max_bytes);
+  auto r = lam::cache::Precompile(lam::cuda::kPlanKernelsModel, config.arch, {spec}, config.cache_dir,
+                                  config.cache_max_bytes);
   if (!r.ok()) {
     std::fprintf(stderr, "lamd --precompile: %s\n", r.status().ToString().c_str());
     return 1;
   }
   for (const auto& b : *r) {
-    std::printf("%s %s: %s, %llu bytes, %.1f ms  %s\n", config.arch.c_str(), b.bucket.c_str(),
+    std::printf("%s plan kernels (%s): %s, %llu bytes, %.1f ms  %s\n", config.arch.c_str(), b.bucket.c_str(),
                 b.already_cached ? "already cached" : "compiled", static_cast<unsigned long long>(b.cubin_bytes),
                 b.compile_ms, b.file.c_str());
   }
-  std::printf("%zu buckets for %s in %s (model %s) in %.1f ms\n", r->size(), config.arch.c_str(),
-              config.cache_dir.c_str(), fingerprint.c_str(),
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  std::printf("kernel image for %s in %s in %.1f ms: a CUDA lamd on %s with --cache-dir %s starts without NVRTC\n",
+              config.arch.c_str(), config.cache_dir.c_str(),
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+              config.arch.c_str(), config.cache_dir.c_str());
   return 0;
 #endif
 }

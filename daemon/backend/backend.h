@@ -55,6 +55,11 @@ class Backend {
   // come from this backend. One Run per executable at a time.
   virtual Status Run(Executable& exe, std::span<const engine::TokenSpan> batch, float* out) = 0;
   virtual int embedding_dim() const = 0;
+  // For the executable cache's identity: the device the executables are built for and the driver
+  // they run on, where the backend knows more than the engine does (CUDA: ordinal, architecture
+  // and name; the driver version). Empty: the engine's own description stands.
+  virtual std::string device_identity() const { return {}; }
+  virtual std::string driver_identity() const { return {}; }
 };
 
 }  // namespace lam::backend

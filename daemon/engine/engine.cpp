@@ -181,6 +181,7 @@ Result<std::unique_ptr<backend::Backend>> OpenCudaBackend(const ModelWeights& we
   LAM_ASSIGN_OR_RETURN(const cuda::CudaModuleApi* module, cuda::LoadCudaModule());
   cuda::CudaBackendOptions o;
   o.device = options.device;
+  o.disk = (options.cache != nullptr ? options.cache : &cache::ExecutableCache::Global())->disk();
   std::unique_ptr<backend::Backend> b;
   LAM_RETURN_IF_ERROR(module->create_backend(weights, o, &b));
   return b;
@@ -269,9 +270,9 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
   id.backend = cpu->name();
   const dnnl_version_t* v = dnnl_version();
   if (id.backend == "cuda") {
-    id.device = "cuda:" + std::to_string(options.device);
+    id.device = cpu->device_identity();
     id.toolkit = "cuda-plan";
-    id.driver = "dlopen";
+    id.driver = cpu->driver_identity();
     id.artifact = std::string("cuda-graph-") + family_name(weights.config.family);
   } else {
     id.device = cache::HostCpuIsa() + "/threads=" + std::to_string(options.threads);

@@ -344,8 +344,8 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --device N                   CUDA device ordinal for --backend cuda|auto (default 0)
   --cache-dir DIR              persistent executable cache (default /var/cache/lamd; none = off)
   --cache-max-bytes N          size cap of the cache directory (default 2 GiB)
-  --precompile                 offline: fill --cache-dir with the cubins of every bucket for
-                               --arch (default sm_90; no GPU needed), print times, exit
+  --precompile                 offline: fill --cache-dir with the CUDA kernel image lamd loads
+                               for --arch (default sm_90; no GPU needed), print times, exit
   --arch sm_XX                 GPU architecture for --precompile
   --max-delay-us N             longest a sequence waits for batch mates (default 1000)
   --dispatch-lone-requests B   true: a request reaching an idle daemon after max-delay-us without

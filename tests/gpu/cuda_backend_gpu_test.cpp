@@ -3,11 +3,14 @@
 // and against the CPU backend (the full embedding through the bucket's CUDA graph), for every
 // LAM variant and BERT on ragged batches. Skips cleanly without a CUDA device.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #if LAM_HAVE_CUDA
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -17,6 +20,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_driver.h"
 #include "backend/cuda/host_executor.h"
+#include "cache/disk_cache.h"
 #include "engine/synthetic_model.h"
 
 namespace lam::cuda {
@@ -134,6 +138,35 @@ TEST(CudaBackendGpuTest, ABatchThatDoesNotFitFailsWithAStatus) {
   std::vector<engine::TokenSpan> spans{{seqs[0].data(), seqs[0].size()}};
   std::vector<float> out(LAM_HIDDEN);
   EXPECT_EQ((*gpu)->Run(**exe, spans, out.data()).code(), LAM_STATUS_INVALID_ARG);
+}
+
+// A restart with the disk cache loads the kernel image the first start stored (no NVRTC) and
+// computes the same bits.
+TEST(CudaBackendGpuTest, ASecondStartLoadsTheKernelsFromTheDiskCache) {
+  if (DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = std::string(LAM_TEST_DATA_DIR) + "/cuda_restart-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  cache::DiskCacheOptions o;
+  o.dir = dir;
+  auto disk = cache::DiskCache::Open(o);
+  ASSERT_TRUE(disk.ok()) << disk.status().ToString();
+  engine::SyntheticModel model(engine::Variant::kF128, 1, 1, kVocab);
+  CudaBackendOptions options;
+  options.disk = disk->get();
+  const auto seqs = Sequences({5, 40}, 2);
+  std::vector<engine::TokenSpan> spans{{seqs[0].data(), seqs[0].size()}, {seqs[1].data(), seqs[1].size()}};
+  std::vector<float> out[2];
+  for (int start = 0; start < 2; ++start) {
+    auto gpu = CudaBackend::Create(model.weights(), options);
+    ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+    EXPECT_EQ((*gpu)->kernels_from_cache(), start == 1);
+    auto exe = (*gpu)->Compile(backend::Bucket{2, 64});
+    ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+    out[start].assign(2 * LAM_HIDDEN, 0.0f);
+    ASSERT_TRUE((*gpu)->Run(**exe, spans, out[start].data()).ok());
+  }
+  EXPECT_EQ(out[0], out[1]);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

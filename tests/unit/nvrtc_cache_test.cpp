@@ -6,6 +6,8 @@
 #if LAM_HAVE_CUDA
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -153,6 +155,77 @@ TEST_F(NvrtcCacheTest, PrecompileFillsADirectoryWithoutAGpu) {
   EXPECT_EQ(bad.status().code(), LAM_STATUS_INVALID_ARG);
   auto none = cache::Precompile(kModel, "sm_90", {}, dir);
   EXPECT_EQ(none.status().code(), LAM_STATUS_INVALID_ARG);
+}
+
+// What CudaBackend::Create loads: compiled and stored by the first start, loaded (no NVRTC) by the
+// next, and compiled every time without a cache.
+TEST_F(NvrtcCacheTest, PlanKernelsAreCompiledOnceThenLoadedFromTheCache) {
+  auto first = LoadPlanKernels("sm_90", cache_.get());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->disk_hit);
+  EXPECT_GT(first->compile_ms, 0.0);
+  EXPECT_TRUE(first->store_status.ok()) << first->store_status.ToString();
+  EXPECT_TRUE(ValidateCubin(first->cubin.image, "sm_90").ok());
+  const cache::CacheKey key = CubinCacheKey(PlanKernelSpec(), "sm_90", kPlanKernelsModel);
+  EXPECT_TRUE(fs::exists(cache_->PathFor(key)));
+
+  auto second = LoadPlanKernels("sm_90", cache_.get());
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->disk_hit);
+  EXPECT_EQ(second->compile_ms, 0.0);
+  EXPECT_EQ(second->cubin.image, first->cubin.image);
+  std::printf("[ timing   ] plan kernels sm_90: compiled in %.0f ms, loaded in %.2f ms\n", first->compile_ms,
+              second->load_ms);
+
+  // Another architecture is another image.
+  auto other = LoadPlanKernels("sm_80", cache_.get());
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_FALSE(other->disk_hit);
+  EXPECT_TRUE(ValidateCubin(other->cubin.image, "sm_80").ok());
+
+  auto uncached = LoadPlanKernels("sm_90", nullptr);
+  ASSERT_TRUE(uncached.ok()) << uncached.status().ToString();
+  EXPECT_FALSE(uncached->disk_hit);
+  EXPECT_EQ(uncached->cubin.image, first->cubin.image);
+
+  auto bad = LoadPlanKernels("sm_9", cache_.get());
+  EXPECT_EQ(bad.status().code(), LAM_STATUS_INVALID_ARG);
+}
+
+// `lamd --precompile` on a machine without a GPU fills exactly the entry a CUDA lamd loads.
+TEST_F(NvrtcCacheTest, LamdPrecompileFillsWhatTheBackendLoads) {
+  const char* bin = std::getenv("LAM_BIN_DIR");
+  if (bin == nullptr) GTEST_SKIP() << "LAM_BIN_DIR is not set (run through ctest)";
+  const std::string lamd = std::string(bin) + "/lamd";
+  ASSERT_TRUE(fs::exists(lamd)) << lamd;
+  const std::string dir = dir_ + "/fleet";
+  const std::string cmd = lamd + " --precompile --arch sm_90 --cache-dir " + dir + " 2>&1";
+  for (const bool warm : {false, true}) {
+    FILE* p = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[512];
+    while (std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+    const int rc = ::pclose(p);
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find(warm ? "already cached" : "compiled"), std::string::npos) << out;
+  }
+  cache::DiskCacheOptions o;
+  o.dir = dir;
+  auto serving = cache::DiskCache::Open(o);
+  ASSERT_TRUE(serving.ok()) << serving.status().ToString();
+  auto loaded = LoadPlanKernels("sm_90", serving->get());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_TRUE(loaded->disk_hit);
+
+  // A --model that does not load fails the precompile with its reason.
+  FILE* p = ::popen((lamd + " --precompile --arch sm_90 --cache-dir " + dir + " --model /nonexistent-model 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  EXPECT_NE(::pclose(p), 0) << out;
+  EXPECT_NE(out.find("lamd --precompile:"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -97,4 +97,12 @@ Result<LoadedCubin> CompileOrLoad(const BucketSpec& spec, const std::string& arc
   return out;
 }
 
+Result<LoadedCubin> LoadPlanKernels(const std::string& arch, cache::DiskCache* cache) {
+  if (cache != nullptr) return CompileOrLoad(PlanKernelSpec(), arch, kPlanKernelsModel, *cache);
+  LoadedCubin out;
+  LAM_ASSIGN_OR_RETURN(out.cubin, CompileBucket(PlanKernelSpec(), arch));
+  out.compile_ms = out.cubin.compile_ms;
+  return out;
+}
+
 }  // namespace lam::cuda

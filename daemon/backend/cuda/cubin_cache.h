@@ -43,6 +43,19 @@ cache::CacheKey CubinCacheKey(const BucketSpec& spec, const std::string& arch,
 Result<LoadedCubin> CompileOrLoad(const BucketSpec& spec, const std::string& arch,
                                   const std::string& model_fingerprint, cache::DiskCache& cache);
 
+// The kernels the CUDA backend's plan executor runs take every size at run time, so one image
+// per architecture serves every bucket of every model of the LAM-base shape (PackedModel checks
+// a model's shape). Its cache key names no model (kPlanKernelsModel): the image depends on the
+// kernel text, the options and NVRTC only, which the key's source hash and toolkit cover.
+inline constexpr char kPlanKernelsModel[] = "plan-kernels";
+inline BucketSpec PlanKernelSpec() { return BucketSpec::Packed(8192); }
+
+// The plan kernels for `arch`: from `cache` when it has them (validated as above), else
+// compiled with NVRTC and stored there. Without a cache (null) they are compiled. This is what
+// CudaBackend::Create loads and what `lamd --precompile` fills, so a restart, or a machine
+// whose cache was filled offline, starts without NVRTC.
+Result<LoadedCubin> LoadPlanKernels(const std::string& arch, cache::DiskCache* cache);
+
 // OK if `image` is an EM_CUDA ELF for `arch` that defines every kernel in kKernelNames.
 Status ValidateCubin(std::span<const uint8_t> image, const std::string& arch);
 

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 
+#include "backend/cuda/cubin_cache.h"
 #include "backend/cuda/cuda_driver.h"
 #include "backend/cuda/nvrtc_compiler.h"
 
@@ -227,9 +228,10 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const engine::ModelWeig
   LAM_CU_RETURN_IF_ERROR(Drv().DeviceGetName(name, sizeof(name) - 1, impl->dev));
   LAM_ASSIGN_OR_RETURN(std::string arch, DeviceArch(options.device));
 
-  // The plan kernels take every size at run time: one cubin per architecture serves all buckets.
-  LAM_ASSIGN_OR_RETURN(Cubin cubin, CompileBucket(BucketSpec::Packed(8192), arch));
-  LAM_CU_RETURN_IF_ERROR(Drv().ModuleLoadData(&impl->module, cubin.image.data()));
+  // The plan kernels take every size at run time: one image per architecture serves all buckets,
+  // from the disk cache when a precompile or an earlier start left it there.
+  LAM_ASSIGN_OR_RETURN(const LoadedCubin kernels, LoadPlanKernels(arch, options.disk));
+  LAM_CU_RETURN_IF_ERROR(Drv().ModuleLoadData(&impl->module, kernels.cubin.image.data()));
   for (int k = 0; k < kKernels; ++k) {
     LAM_CU_RETURN_IF_ERROR(Drv().ModuleGetFunction(&impl->fn[static_cast<size_t>(k)], impl->module, kKernelSymbols[static_cast<size_t>(k)]));
   }
@@ -249,14 +251,32 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const engine::ModelWeig
     impl->tensor.push_back(p);
   }
   LAM_LT_RETURN_IF_ERROR(cublasLtCreate(&impl->lt));
-  spdlog::info("cuda: {} ({}), {} MiB of weights, kernels compiled in {:.0f} ms", name, arch,
-               total * sizeof(float) >> 20, cubin.compile_ms);
+  if (kernels.disk_hit) {
+    spdlog::info("cuda: {} ({}), {} MiB of weights, kernels loaded from the disk cache in {:.1f} ms", name, arch,
+                 total * sizeof(float) >> 20, kernels.load_ms);
+  } else {
+    spdlog::info("cuda: {} ({}), {} MiB of weights, kernels compiled in {:.0f} ms ({})", name, arch,
+                 total * sizeof(float) >> 20, kernels.compile_ms,
+                 options.disk == nullptr ? "no disk cache" : "stored in the disk cache");
+  }
   std::unique_ptr<CudaBackend> b(new CudaBackend(std::move(impl)));
   b->packed_ = std::move(packed);
   b->device_name_ = name;
   b->arch_ = arch;
+  b->device_ = options.device;
+  b->kernels_from_cache_ = kernels.disk_hit;
   return b;
 }
+
+std::string CudaBackend::device_identity() const {
+  std::string name = device_name_;  // cache key fields are printable ASCII
+  for (char& c : name) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return "cuda:" + std::to_string(device_) + "/" + arch_ + "/" + name;
+}
+
+std::string CudaBackend::driver_identity() const { return "driver-" + DriverVersionString(); }
 
 Result<std::unique_ptr<backend::Executable>> CudaBackend::Compile(const backend::Bucket& bucket) {
   LAM_RETURN_IF_ERROR(impl_->Bind());

@@ -31,9 +31,13 @@ class CudaBackend final : public backend::Backend {
   Status Run(backend::Executable& exe, std::span<const engine::TokenSpan> batch,
              float* out) override;
   int embedding_dim() const override { return LAM_HIDDEN; }
+  std::string device_identity() const override;  // "cuda:0/sm_90/NVIDIA H200"
+  std::string driver_identity() const override;  // "driver-12080"
 
   const std::string& device_name() const { return device_name_; }
   const std::string& arch() const { return arch_; }
+  // True when Create loaded the kernel image from the disk cache instead of compiling it.
+  bool kernels_from_cache() const { return kernels_from_cache_; }
   const PackedModel& packed() const { return *packed_; }
 
   // For the GPU tests: runs the ops [0, n_ops) of `exe`'s plan for `batch` one by one (no graph)
@@ -48,7 +52,9 @@ class CudaBackend final : public backend::Backend {
 
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<PackedModel> packed_;
+  int device_ = 0;
   std::string device_name_, arch_;
+  bool kernels_from_cache_ = false;
 };
 
 }  // namespace lam::cuda

@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/bucket_spec.h"
+#include "cache/disk_cache.h"
 #include "cache/precompile.h"
 #include "common/status.h"
 #include "engine/weights.h"
@@ -22,6 +23,9 @@ namespace lam::cuda {
 
 struct CudaBackendOptions {
   int device = 0;  // CUDA device ordinal
+  // Where the kernel image is looked up and stored (cubin_cache.h LoadPlanKernels); null: the
+  // kernels are compiled with NVRTC at every start. Must outlive Create only.
+  cache::DiskCache* disk = nullptr;
 };
 
 // Bumped whenever CudaModuleApi or a type it passes changes.

@@ -328,7 +328,9 @@ LAMK_HD float l2_scale(float sumsq) { return 1.0f / fmaxf(sqrtf(sumsq), LAM_L2_E
 
 // Column layouts of the LAM plan buffers (the same as the CPU backend's cpu_layout.h).
 // Z: fused input projection [q | k | v | g | beta fg sg fd sd logits], padded to 1600 columns.
-constexpr int kZq = 0, kZk = 384, kZv = 768, kZg = 1152;
+// q, k and v are written by the plan (plan.cpp) and read through F by the kernels.
+[[maybe_unused]] constexpr int kZq = 0, kZk = 384, kZv = 768;
+constexpr int kZg = 1152;
 constexpr int kZbeta = 1536, kZfg = 1548, kZsg = 1560, kZfd = 1572, kZsd = 1584;
 constexpr int kZCols = 1600;
 // F: q/||q||, k/||k||, beta * v after the conv and SiLU.
