@@ -68,7 +68,7 @@ type ModelInfo struct {
 	Name         string
 	Backend      string // "cpu" or "cuda"
 	DaemonEpoch  uint64 // changes whenever lamd restarts
-	Precision    string // "fp32" (bit-exact) or "bf16" (lamd --precision)
+	Precision    string // "fp32" (bit-exact), "bf16" (CPU) or "tf32" (CUDA) (lamd --precision)
 }
 
 // Client is a connection to lamd (a lam_client).

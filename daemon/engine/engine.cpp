@@ -160,9 +160,9 @@ Status CheckBackendName(const std::string& name) {
 }
 
 Status CheckPrecisionName(const std::string& name) {
-  if (name == "fp32" || name == "bf16" || name == "auto") return Status::Ok();
+  if (name == "fp32" || name == "bf16" || name == "tf32" || name == "auto") return Status::Ok();
   return Status(LAM_STATUS_INVALID_ARG,
-                "unknown precision '" + name + "' (expected 'fp32', 'bf16' or 'auto')");
+                "unknown precision '" + name + "' (expected 'fp32', 'bf16', 'tf32' or 'auto')");
 }
 
 // The precision the CPU backends compute in for `requested` (checked by CheckPrecisionName).
@@ -182,6 +182,7 @@ Result<std::unique_ptr<backend::Backend>> OpenCudaBackend(const ModelWeights& we
   cuda::CudaBackendOptions o;
   o.device = options.device;
   o.disk = (options.cache != nullptr ? options.cache : &cache::ExecutableCache::Global())->disk();
+  o.precision = options.precision == "tf32" ? "tf32" : "fp32";
   std::unique_ptr<backend::Backend> b;
   LAM_RETURN_IF_ERROR(module->create_backend(weights, o, &b));
   return b;
@@ -235,23 +236,33 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
     auto cuda = OpenCudaBackend(weights, options);
     if (cuda.ok()) {
       cpu = std::move(cuda).value();
+    } else if (options.precision == "tf32") {
+      return Status(LAM_STATUS_UNSUPPORTED, "precision tf32 needs the CUDA backend, which cannot serve here: " +
+                                                cuda.status().ToString());
     } else if (options.backend == "cuda") {
       spdlog::warn("engine: backend 'cuda' unavailable, serving on the CPU backend: {}", cuda.status().ToString());
     } else {
       spdlog::info("engine: no CUDA backend ({}); using the CPU backend", cuda.status().message());
     }
   }
-  cpu::Precision precision = cpu::Precision::kFp32;
   if (cpu != nullptr) {
-    // The CUDA backend was opened; it computes in fp32 only.
+    // The CUDA backend was opened, in tf32 when asked for, else fp32.
     if (options.precision == "bf16") {
       return Status(LAM_STATUS_UNSUPPORTED,
-                    "precision bf16 is implemented by the CPU backend only; the CUDA backend serves fp32 "
-                    "(use backend cpu for bf16, or precision fp32 or auto)");
+                    "precision bf16 is implemented by the CPU backend only; the CUDA backend serves fp32 or tf32 "
+                    "(use backend cpu for bf16, or precision fp32, tf32 or auto)");
     }
-    if (options.precision == "auto") spdlog::info("engine: precision auto serves fp32 on the CUDA backend");
+    if (options.precision == "auto") spdlog::info("engine: precision auto serves fp32 (exact) on the CUDA backend");
+    info.precision = options.precision == "tf32" ? "tf32" : "fp32";
   } else {
+    if (options.precision == "tf32") {
+      return Status(LAM_STATUS_UNSUPPORTED,
+                    "precision tf32 is implemented by the CUDA backend only (tensor cores), and backend cpu "
+                    "was asked for (use backend cuda or auto on a GPU host, or precision fp32, bf16 or auto)");
+    }
+    cpu::Precision precision = cpu::Precision::kFp32;
     LAM_ASSIGN_OR_RETURN(precision, ResolveCpuPrecision(options.precision));
+    info.precision = cpu::PrecisionName(precision);
     if (weights.config.family == Family::kBert) {
       LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBertBackend::Create(weights, options.threads, precision));
     } else {
@@ -263,7 +274,6 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
   }
   info.config = weights.config;
   info.embedding_dim = kEmbeddingDim;
-  info.precision = cpu::PrecisionName(precision);
   // The executable-cache identity: everything besides the bucket that shapes an executable.
   cache::ExecutableIdentity id;
   id.model_fingerprint = info.fingerprint.empty() ? "unfingerprinted" : info.fingerprint;

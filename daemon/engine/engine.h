@@ -31,8 +31,9 @@ struct EngineOptions {
   std::string backend = "cpu";
   int device = 0;               // CUDA device ordinal
   int threads = 0;              // worker threads for the CPU backend; 0 = all cores
-  // "fp32" | "bf16" | "auto" (cpu_precision.h). bf16 needs a CPU with native bf16 (AVX512_BF16
-  // or AMX) and the CPU backend: otherwise Open fails with UNSUPPORTED naming what is missing.
+  // "fp32" | "bf16" | "tf32" | "auto" (cpu_precision.h). bf16 needs a CPU with native bf16
+  // (AVX512_BF16 or AMX) and the CPU backend; tf32 needs the CUDA backend (its projections on
+  // tensor cores): otherwise Open fails with UNSUPPORTED naming what is missing.
   // "auto" is bf16 where the CPU backend serves on such a CPU, else fp32 (with a warning on the
   // CPU backend). ModelInfo::precision says what was chosen.
   std::string precision = "fp32";
@@ -67,7 +68,7 @@ struct ModelInfo {
   std::string fingerprint;  // hex content hash of config.json + model.safetensors
   ModelConfig config;
   int embedding_dim = 384;
-  std::string precision = "fp32";  // what the GEMMs compute in: "fp32" | "bf16"
+  std::string precision = "fp32";  // what the GEMMs compute in: "fp32" | "bf16" | "tf32"
 };
 
 class Engine {

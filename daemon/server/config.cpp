@@ -122,7 +122,9 @@ Status ApplyConfigKey(Config* c, const std::string& raw_key, const std::string& 
     return Status::Ok();
   }
   if (key == "precision") {
-    if (value != "fp32" && value != "bf16" && value != "auto") return BadValue(key, value, "fp32, bf16 or auto");
+    if (value != "fp32" && value != "bf16" && value != "tf32" && value != "auto") {
+      return BadValue(key, value, "fp32, bf16, tf32 or auto");
+    }
     c->precision = value;
     return Status::Ok();
   }
@@ -337,10 +339,13 @@ Every flag is also a config-file key (same name, dashes or underscores): key = v
   --config FILE                config file read before the flags
   --log-level LEVEL            off|fatal|error|warning|info|debug|trace (default info)
   --threads N                  CPU backend threads, 0 = all cores
-  --precision fp32|bf16|auto   GEMM precision (default fp32: bit-exact). bf16: projections and FFN
+  --precision fp32|bf16|tf32|auto
+                               GEMM precision (default fp32: bit-exact). bf16: projections and FFN
                                in bf16 with fp32 accumulation, on CPUs with AVX512_BF16 or AMX
-                               (refused elsewhere, and by the cuda backend); auto: bf16 where the
-                               CPU backend runs it natively, else fp32
+                               (refused elsewhere, and by the cuda backend); tf32: the cuda
+                               backend's projections on tensor cores (TF32 inputs, fp32
+                               accumulation; refused on the CPU); auto: bf16 where the CPU backend
+                               runs it natively, else fp32
   --device N                   CUDA device ordinal for --backend cuda|auto (default 0)
   --cache-dir DIR              persistent executable cache (default /var/cache/lamd; none = off)
   --cache-max-bytes N          size cap of the cache directory (default 2 GiB)

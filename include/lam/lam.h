@@ -202,7 +202,8 @@ typedef struct lam_model_info {
   char backend[16];       /**< "cpu", "cuda" or "auto", NUL-terminated */
   uint64_t daemon_epoch;  /**< changes whenever the daemon restarts */
   /** What the daemon computes in (lamd --precision), NUL-terminated: "fp32" (bit-exact) or
-   *  "bf16" (GEMMs in bf16 with fp32 accumulation). Appended: a caller built against an older
+   *  "bf16" (CPU GEMMs in bf16 with fp32 accumulation) or "tf32" (CUDA GEMMs on tensor cores with
+   *  TF32 inputs and fp32 accumulation). Appended: a caller built against an older
    *  header passes a smaller struct_size and gets the fields it knows; an older daemon, which
    *  served fp32 only, is reported as "fp32". */
   char precision[16];

@@ -136,6 +136,33 @@ TEST(EngineOpenTest, BackendSelection) {
   EXPECT_STREQ((*a)->backend_name(), expected);
 }
 
+// tf32 is the CUDA backend's fast mode: named in the model info where it serves, refused (never
+// silently fp32) where it cannot.
+TEST(EngineOpenTest, Tf32IsServedByTheCudaBackendOnly) {
+  auto model = std::make_shared<SyntheticModel>(Variant::kF128, 1, /*layers=*/1, kVocab);
+  EngineOptions opt;
+  opt.buckets = {{4, 64}};
+  opt.precision = "tf32";
+  opt.backend = "cpu";
+  auto cpu = Engine::FromWeights(model, model->weights(), ModelInfo{}, opt);
+  EXPECT_EQ(cpu.status().code(), LAM_STATUS_UNSUPPORTED);
+  EXPECT_NE(cpu.status().message().find("CUDA backend only"), std::string::npos) << cpu.status().ToString();
+  opt.backend = "cuda";
+  auto cuda = Engine::FromWeights(model, model->weights(), ModelInfo{}, opt);
+#if LAM_HAVE_CUDA
+  if (cuda::DeviceCount() > 0) {
+    ASSERT_TRUE(cuda.ok()) << cuda.status().ToString();
+    EXPECT_STREQ((*cuda)->backend_name(), "cuda");
+    EXPECT_EQ((*cuda)->info().precision, "tf32");
+    return;
+  }
+#endif
+  EXPECT_EQ(cuda.status().code(), LAM_STATUS_UNSUPPORTED);
+  EXPECT_NE(cuda.status().message().find("needs the CUDA backend"), std::string::npos) << cuda.status().ToString();
+  opt.precision = "tf16";
+  EXPECT_EQ(Engine::FromWeights(model, model->weights(), ModelInfo{}, opt).status().code(), LAM_STATUS_INVALID_ARG);
+}
+
 TEST(EngineOpenTest, LargestBucketMustHoldTheMostSequences) {
   auto model = std::make_shared<SyntheticModel>(Variant::kR32, 1, /*layers=*/1, kVocab);
   EngineOptions opt;

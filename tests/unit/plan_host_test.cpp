@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <vector>
@@ -130,6 +132,76 @@ TEST(PlanHostTest, BertForwardMatchesCpuBertBackendOnARaggedBatch) {
   auto cpu = cpu::CpuBertBackend::Create(model.weights(), 0);
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
   CompareWithCpu(model.weights(), **cpu, {1, 7, 64, 130, 512, 3}, 13);
+}
+
+TEST(PlanHostTest, RoundToTf32KeepsTenMantissaBitsRoundingTiesAwayFromZero) {
+  const float ulp = std::ldexp(1.0f, -10);  // TF32's spacing at 1
+  EXPECT_EQ(RoundToTf32(1.0f), 1.0f);
+  EXPECT_EQ(RoundToTf32(1.0f + ulp), 1.0f + ulp);
+  EXPECT_EQ(RoundToTf32(1.0f + ulp / 2), 1.0f + ulp);    // tie: away from zero
+  EXPECT_EQ(RoundToTf32(-1.0f - ulp / 2), -1.0f - ulp);  // also for negatives
+  EXPECT_EQ(RoundToTf32(1.0f + ulp / 4), 1.0f);
+  EXPECT_EQ(RoundToTf32(1.0f + ulp * 3 / 4), 1.0f + ulp);
+  EXPECT_EQ(RoundToTf32(0.0f), 0.0f);
+  EXPECT_TRUE(std::isinf(RoundToTf32(std::numeric_limits<float>::infinity())));
+  EXPECT_TRUE(std::isnan(RoundToTf32(std::numeric_limits<float>::quiet_NaN())));
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> d(-100.0f, 100.0f);
+  for (int i = 0; i < 10000; ++i) {
+    const float x = d(rng), t = RoundToTf32(x);
+    uint32_t bits;
+    std::memcpy(&bits, &t, sizeof(bits));
+    ASSERT_EQ(bits & 0x1fffu, 0u) << x;
+    ASSERT_LE(std::abs(t - x), std::abs(x) * std::ldexp(1.0f, -11) * 1.0001f) << x;
+  }
+}
+
+// The fast mode's contract (cosine >= 0.999 against fp32) for every model, on the host executor
+// rounding what the tensor cores round; and the rounding is really applied (results differ).
+void CompareTf32(const engine::ModelWeights& w, backend::Backend& cpu, const std::vector<int>& lengths) {
+  const auto seqs = Sequences(lengths, 17);
+  const auto spans = Spans(seqs);
+  const backend::Bucket bucket = BucketFor(lengths);
+  auto packed = PackedModel::Create(w);
+  ASSERT_TRUE(packed.ok()) << packed.status().ToString();
+  auto exec = HostExecutor::Create(**packed, bucket, GemmPrecision::kTf32);
+  ASSERT_TRUE(exec.ok()) << exec.status().ToString();
+  std::vector<float> got(spans.size() * kDim, 0.0f), want(spans.size() * kDim, 0.0f);
+  ASSERT_TRUE((*exec)->Run(spans, got.data()).ok());
+  auto exe = cpu.Compile(bucket);
+  ASSERT_TRUE(exe.ok()) << exe.status().ToString();
+  ASSERT_TRUE(cpu.Run(**exe, spans, want.data()).ok());
+  double worst = 1.0, max_diff = 0.0;
+  for (size_t b = 0; b < spans.size(); ++b) {
+    double dot = 0, na = 0, nr = 0;
+    for (int i = 0; i < kDim; ++i) {
+      const double a = got[b * kDim + i], r = want[b * kDim + i];
+      ASSERT_TRUE(std::isfinite(a));
+      dot += a * r;
+      na += a * a;
+      nr += r * r;
+      max_diff = std::max(max_diff, std::abs(a - r));
+    }
+    const double cosine = dot / std::sqrt(na * nr);
+    EXPECT_GE(cosine, 0.999) << "sequence " << b << " (length " << lengths[b] << ")";
+    worst = std::min(worst, cosine);
+  }
+  EXPECT_GT(max_diff, 1e-6) << "tf32 gave the fp32 results: the rounding was not applied";
+  std::printf("[ measured ] tf32 vs fp32: worst cosine 1 - %.3g, max |difference| %.3g\n", 1.0 - worst, max_diff);
+}
+
+TEST(PlanHostTest, Tf32StaysWithinTheFastModeBoundForEveryModel) {
+  for (engine::Variant v : {engine::Variant::kF128, engine::Variant::kR64T, engine::Variant::kR32}) {
+    SCOPED_TRACE(engine::variant_name(v));
+    engine::SyntheticModel model(v, 7 + static_cast<uint64_t>(v), /*layers=*/2, kVocab);
+    auto cpu = cpu::CpuBackend::Create(model.weights(), cpu::CpuBackendOptions{});
+    ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+    CompareTf32(model.weights(), **cpu, {1, 33, 100, 256, 530});
+  }
+  enginetest::RandomBert model(5, /*layers=*/2, kVocab, /*max_tokens=*/512);
+  auto cpu = cpu::CpuBertBackend::Create(model.weights(), 0);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  CompareTf32(model.weights(), **cpu, {1, 7, 130, 512});
 }
 
 TEST(PlanHostTest, BuffersDoNotOverlapAndFitTheBucket) {

@@ -69,15 +69,15 @@ TEST(ServerConfigTest, ErrorsNameTheKeyAndLine) {
 TEST(ServerConfigTest, PrecisionIsFp32UnlessAskedAndTakesOnlyTheKnownModes) {
   Config c;
   EXPECT_EQ(c.precision, "fp32");
-  for (const char* mode : {"bf16", "auto", "fp32"}) {
+  for (const char* mode : {"bf16", "tf32", "auto", "fp32"}) {
     ASSERT_TRUE(ApplyConfigKey(&c, "precision", mode).ok()) << mode;
     EXPECT_EQ(c.precision, mode);
   }
   const Status st = ApplyConfigKey(&c, "precision", "fp16");
   EXPECT_EQ(st.code(), LAM_STATUS_INVALID_ARG);
-  EXPECT_NE(st.message().find("fp32, bf16 or auto"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("fp32, bf16, tf32 or auto"), std::string::npos) << st.message();
   EXPECT_EQ(c.precision, "fp32");
-  EXPECT_NE(UsageText().find("--precision fp32|bf16|auto"), std::string::npos);
+  EXPECT_NE(UsageText().find("--precision fp32|bf16|tf32|auto"), std::string::npos);
 }
 
 TEST(ServerConfigTest, TheShippedDefaultConfigParses) {

@@ -182,7 +182,7 @@ pub struct ModelInfo {
     pub backend: String,
     /// Changes whenever lamd restarts.
     pub daemon_epoch: u64,
-    /// "fp32" (bit-exact) or "bf16" (lamd --precision).
+    /// "fp32" (bit-exact), "bf16" (CPU) or "tf32" (CUDA) (lamd --precision).
     pub precision: String,
 }
 

@@ -216,6 +216,15 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const engine::ModelWeig
     return Status(LAM_STATUS_UNSUPPORTED, "CUDA device " + std::to_string(options.device) + " does not exist (" +
                                               std::to_string(devices) + " present)");
   }
+  GemmPrecision precision;
+  if (options.precision == "fp32") {
+    precision = GemmPrecision::kFp32;
+  } else if (options.precision == "tf32") {
+    precision = GemmPrecision::kTf32;
+  } else {
+    return Status(LAM_STATUS_INVALID_ARG,
+                  "the CUDA backend computes in fp32 or tf32, not '" + options.precision + "'");
+  }
   LAM_ASSIGN_OR_RETURN(std::unique_ptr<PackedModel> packed, PackedModel::Create(weights));
   auto impl = std::make_unique<Impl>();
   impl->vocab = weights.config.vocab_size;
@@ -252,10 +261,12 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const engine::ModelWeig
   }
   LAM_LT_RETURN_IF_ERROR(cublasLtCreate(&impl->lt));
   if (kernels.disk_hit) {
-    spdlog::info("cuda: {} ({}), {} MiB of weights, kernels loaded from the disk cache in {:.1f} ms", name, arch,
+    spdlog::info("cuda: {} ({}, {}), {} MiB of weights, kernels loaded from the disk cache in {:.1f} ms", name, arch,
+                 options.precision,
                  total * sizeof(float) >> 20, kernels.load_ms);
   } else {
-    spdlog::info("cuda: {} ({}), {} MiB of weights, kernels compiled in {:.0f} ms ({})", name, arch,
+    spdlog::info("cuda: {} ({}, {}), {} MiB of weights, kernels compiled in {:.0f} ms ({})", name, arch,
+                 options.precision,
                  total * sizeof(float) >> 20, kernels.compile_ms,
                  options.disk == nullptr ? "no disk cache" : "stored in the disk cache");
   }
@@ -264,6 +275,7 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::Create(const engine::ModelWeig
   b->device_name_ = name;
   b->arch_ = arch;
   b->device_ = options.device;
+  b->precision_ = precision;
   b->kernels_from_cache_ = kernels.disk_hit;
   return b;
 }
@@ -307,8 +319,11 @@ Result<std::unique_ptr<backend::Executable>> CudaBackend::Compile(const backend:
     const Op& op = p.ops[i];
     if (op.kind != OpKind::kGemm) continue;
     auto g = std::make_unique<LtGemm>();
-    // fp32 in, fp32 accumulate, no TF32: the exact mode (DESIGN.md "Precision").
-    LAM_LT_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&g->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    // fp32: fp32 in, fp32 accumulate, no TF32, the exact mode (DESIGN.md "Precision"). tf32: the
+    // same fp32 buffers, inputs rounded to TF32 on the tensor cores, fp32 accumulation.
+    const cublasComputeType_t compute =
+        precision_ == GemmPrecision::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    LAM_LT_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&g->desc, compute, CUDA_R_32F));
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     LAM_LT_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
     LAM_LT_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
@@ -320,7 +335,8 @@ Result<std::unique_ptr<backend::Executable>> CudaBackend::Compile(const backend:
     int found = 0;
     LAM_LT_RETURN_IF_ERROR(cublasLtMatmulAlgoGetHeuristic(impl_->lt, g->desc, g->a, g->b, g->c, g->c, pref, 1, &result, &found));
     if (found < 1) {
-      return Status(LAM_STATUS_BACKEND_FAILED, "cuBLASLt has no fp32 algorithm for " + op.Name());
+      return Status(LAM_STATUS_BACKEND_FAILED, std::string("cuBLASLt has no ") + GemmPrecisionName(precision_) +
+                                                   " algorithm for " + op.Name());
     }
     g->algo = result.algo;
     exe->gemms_[i] = std::move(g);

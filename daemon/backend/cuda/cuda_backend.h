@@ -38,6 +38,7 @@ class CudaBackend final : public backend::Backend {
   const std::string& arch() const { return arch_; }
   // True when Create loaded the kernel image from the disk cache instead of compiling it.
   bool kernels_from_cache() const { return kernels_from_cache_; }
+  GemmPrecision precision() const { return precision_; }
   const PackedModel& packed() const { return *packed_; }
 
   // For the GPU tests: runs the ops [0, n_ops) of `exe`'s plan for `batch` one by one (no graph)
@@ -55,6 +56,7 @@ class CudaBackend final : public backend::Backend {
   int device_ = 0;
   std::string device_name_, arch_;
   bool kernels_from_cache_ = false;
+  GemmPrecision precision_ = GemmPrecision::kFp32;
 };
 
 }  // namespace lam::cuda

@@ -26,10 +26,13 @@ struct CudaBackendOptions {
   // Where the kernel image is looked up and stored (cubin_cache.h LoadPlanKernels); null: the
   // kernels are compiled with NVRTC at every start. Must outlive Create only.
   cache::DiskCache* disk = nullptr;
+  // "fp32" (exact; cuBLASLt CUBLAS_COMPUTE_32F) or "tf32" (projections on tensor cores with TF32
+  // inputs and fp32 accumulation). Anything else: Create fails with INVALID_ARG.
+  std::string precision = "fp32";
 };
 
 // Bumped whenever CudaModuleApi or a type it passes changes.
-inline constexpr int kCudaModuleAbi = 1;
+inline constexpr int kCudaModuleAbi = 2;
 // The name of the module's one exported function: `const CudaModuleApi* lam_cuda_module_v1()`.
 inline constexpr char kCudaModuleEntry[] = "lam_cuda_module_v1";
 inline constexpr char kCudaModuleFile[] = "liblam_cuda_backend.so";

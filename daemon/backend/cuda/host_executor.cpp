@@ -9,18 +9,28 @@
 
 namespace lam::cuda {
 
-HostExecutor::HostExecutor(const PackedModel& model, Plan plan)
-    : model_(model), plan_(std::move(plan)) {}
+HostExecutor::HostExecutor(const PackedModel& model, Plan plan, GemmPrecision precision)
+    : model_(model), plan_(std::move(plan)), precision_(precision) {}
 
-Result<std::unique_ptr<HostExecutor>> HostExecutor::Create(const PackedModel& model,
-                                                           const backend::Bucket& bucket) {
+Result<std::unique_ptr<HostExecutor>> HostExecutor::Create(const PackedModel& model, const backend::Bucket& bucket,
+                                                           GemmPrecision precision) {
   LAM_ASSIGN_OR_RETURN(Plan plan, BuildPlan(model, bucket));
-  std::unique_ptr<HostExecutor> e(new HostExecutor(model, std::move(plan)));
+  std::unique_ptr<HostExecutor> e(new HostExecutor(model, std::move(plan), precision));
   // NaN-filled: a task that reads a row nobody wrote shows up in the result.
   e->arena_.assign(e->plan_.arena_floats, std::numeric_limits<float>::quiet_NaN());
   e->meta_.assign(e->plan_.meta_ints, 0);
   e->scratch_.assign(static_cast<size_t>(std::max({lamk::kPrepareScratch, lamk::kRunScratch, lamk::kMaxAttnLen})), 0.0f);
   return e;
+}
+
+const float* HostExecutor::Tf32Weights(int id, size_t count) {
+  auto [it, inserted] = rounded_w_.try_emplace(id);
+  if (inserted) {
+    const float* w = T(id);
+    it->second.resize(count);
+    std::transform(w, w + count, it->second.begin(), RoundToTf32);
+  }
+  return it->second.data();
 }
 
 Status HostExecutor::Begin(std::span<const engine::TokenSpan> batch) {
@@ -49,9 +59,21 @@ Status HostExecutor::RunOp(const Op& op) {
       return Status::Ok();
     }
     case OpKind::kGemm: {
-      const int lda = plan_.buf(op.in).cols, ldc = plan_.buf(op.out).cols;
+      int lda = plan_.buf(op.in).cols;
+      const int ldc = plan_.buf(op.out).cols;
+      const float* w = T(op.w);
+      if (precision_ == GemmPrecision::kTf32 && rows > 0) {
+        rounded_in_.resize(static_cast<size_t>(rows) * static_cast<size_t>(op.k));
+        for (int r = 0; r < rows; ++r) {
+          const float* x = in + static_cast<size_t>(r) * static_cast<size_t>(lda);
+          std::transform(x, x + op.k, rounded_in_.begin() + static_cast<long>(r) * op.k, RoundToTf32);
+        }
+        in = rounded_in_.data();
+        lda = op.k;
+        w = Tf32Weights(op.w, model_.tensor(op.w).count);
+      }
       if (rows > 0) {
-        const dnnl_status_t st = dnnl_sgemm('N', 'T', rows, op.n, op.k, 1.0f, in, lda, T(op.w), op.k, 0.0f, out, ldc);
+        const dnnl_status_t st = dnnl_sgemm('N', 'T', rows, op.n, op.k, 1.0f, in, lda, w, op.k, 0.0f, out, ldc);
         if (st != dnnl_success) {
           return Status(LAM_STATUS_BACKEND_FAILED, "dnnl_sgemm failed for " + op.Name() + " (status " +
                                                        std::to_string(static_cast<int>(st)) + ")");

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "backend/cuda/plan.h"
@@ -16,9 +17,11 @@ namespace lam::cuda {
 
 class HostExecutor {
  public:
-  // Builds the bucket's plan and allocates its arena. `model` must outlive the executor.
-  static Result<std::unique_ptr<HostExecutor>> Create(const PackedModel& model,
-                                                      const backend::Bucket& bucket);
+  // Builds the bucket's plan and allocates its arena. `model` must outlive the executor. With
+  // kTf32 every projection rounds its inputs (activations and weights) to TF32 first, as the CUDA
+  // executor's tensor-core GEMMs do, and accumulates in fp32: the fast mode's numbers, on the CPU.
+  static Result<std::unique_ptr<HostExecutor>> Create(const PackedModel& model, const backend::Bucket& bucket,
+                                                      GemmPrecision precision = GemmPrecision::kFp32);
 
   const Plan& plan() const { return plan_; }
 
@@ -35,7 +38,9 @@ class HostExecutor {
   lamk::PlanMeta Meta() const { return plan_.Meta(meta_.data()); }
 
  private:
-  HostExecutor(const PackedModel& model, Plan plan);
+  HostExecutor(const PackedModel& model, Plan plan, GemmPrecision precision);
+  // kTf32: weight tensor `id` rounded to TF32, made on first use.
+  const float* Tf32Weights(int id, size_t count);
   const float* T(int id) const { return id >= 0 ? model_.tensor(id).data : nullptr; }
 
   const PackedModel& model_;
@@ -43,6 +48,9 @@ class HostExecutor {
   std::vector<float> arena_;
   std::vector<int> meta_;
   std::vector<float> scratch_;  // a team's shared memory
+  GemmPrecision precision_;
+  std::vector<float> rounded_in_;                           // kTf32: a GEMM's input rows
+  std::unordered_map<int, std::vector<float>> rounded_w_;  // kTf32: weights by tensor id
 };
 
 }  // namespace lam::cuda

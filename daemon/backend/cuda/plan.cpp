@@ -26,6 +26,8 @@ int ChunkOf(int padded, int c0) {
 
 }  // namespace
 
+const char* GemmPrecisionName(GemmPrecision p) { return p == GemmPrecision::kTf32 ? "tf32" : "fp32"; }
+
 int PackedModel::Add(std::string name, const float* data, size_t count) {
   tensors_.push_back(PlanTensor{std::move(name), data, count});
   return static_cast<int>(tensors_.size() - 1);

@@ -17,6 +17,8 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -146,6 +148,23 @@ struct Plan {
   // One line per op (for logs and tests).
   std::string Describe() const;
 };
+
+// What the plan's projections (kGemm ops) compute in. kFp32: fp32 inputs and accumulation, the
+// exact mode. kTf32: the inputs rounded to TF32 (10-bit mantissa, cuBLASLt's
+// CUBLAS_COMPUTE_32F_FAST_TF32 on tensor cores), fp32 accumulation; every other op stays fp32.
+enum class GemmPrecision { kFp32, kTf32 };
+const char* GemmPrecisionName(GemmPrecision p);  // "fp32" | "tf32"
+
+// x rounded to TF32 as the tensor cores' conversion does it (cvt.rna.tf32.f32: to nearest, ties
+// away from zero, 13 low mantissa bits cleared); infinities and NaNs unchanged.
+inline float RoundToTf32(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  if ((u & 0x7f800000u) == 0x7f800000u) return x;
+  u = (u + 0x1000u) & 0xffffe000u;
+  std::memcpy(&x, &u, sizeof(u));
+  return x;
+}
 
 // Errors: INVALID_ARG (bucket out of range).
 Result<Plan> BuildPlan(const PackedModel& model, const backend::Bucket& bucket);
