@@ -50,7 +50,8 @@ arch=${LAM_GPU_ARCH:-$(echo "$device" | awk -F', ' '{gsub(/\./, "", $2); print $
 
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-targets=(lamd lam_cuda_backend unit_plan_host_test unit_cuda_module_test unit_engine_validate_test)
+targets=(lamd lam-bench lam_cuda_backend unit_plan_host_test unit_cuda_module_test unit_engine_validate_test
+         unit_nvrtc_cache_test)
 for src in tests/gpu/*_test.cpp; do targets+=("gpu_$(basename "$src" .cpp)"); done
 
 timed configure "cmake configure failed" \
@@ -67,7 +68,7 @@ fi
 
 # The host-side checks of the same plan first (seconds), then the device ones.
 timed "unit: plan + module" "host executor or module tests failed" \
-  ctest --test-dir "$build" --output-on-failure -R 'PlanHostTest|CudaModuleTest|EngineOpenTest' || true
+  ctest --test-dir "$build" --output-on-failure -R 'PlanHostTest|CudaModuleTest|EngineOpenTest|NvrtcCacheTest' || true
 timed "ctest -L gpu" "GPU tests failed" ctest --test-dir "$build" --output-on-failure -L gpu --timeout 300 || true
 
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -80,11 +81,15 @@ else
   row "memcheck" SKIP 0 "compute-sanitizer not installed"
 fi
 
-if "$build/bin/lam-bench" --help 2>&1 | grep -q -- '--backend'; then
-  timed "lam-bench engine (cuda)" "benchmark failed" \
-    "$build/bin/lam-bench" engine --backend cuda --synthetic f128 -r 3 || true
-else
-  row "lam-bench engine (cuda)" SKIP 0 "lam-bench has no --backend cuda yet"
-fi
+# Every LAM variant (synthetic weights) and all-MiniLM when it is here, fp32 and tf32.
+bench_md=$(mktemp --suffix=.md)
+bench_models=(--synthetic all)
+[ -f models/all-MiniLM-L6-v2/model.safetensors ] && bench_models+=(--model models/all-MiniLM-L6-v2)
+cuda_bench() { "$build/bin/lam-bench" engine --backend cuda "${bench_models[@]}" -r 3 >"$bench_md"; }
+timed "lam-bench engine (cuda)" "benchmark failed" cuda_bench || true
 table
+if [ -s "$bench_md" ]; then
+  echo
+  cat "$bench_md"
+fi
 exit "$failed"

@@ -3,9 +3,13 @@
 // fills a BenchTable; main.cpp prints the tables as Markdown or JSON.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/status.h"
+#include "engine/weights.h"
 
 namespace lam::bench {
 
@@ -16,7 +20,9 @@ struct BenchOptions {
   int repetitions = 5;                // -r
   int warmup = 1;                     // --warmup
   int threads = 0;                    // --threads (0 = all cores)
-  std::string precision = "fp32";     // --precision fp32|bf16 (engine benchmark)
+  std::string precision;              // --precision: cpu fp32|bf16, cuda fp32|tf32 list (main.cpp fills the default)
+  std::string backend = "cpu";        // --backend cpu|cuda (engine benchmark)
+  int device = 0;                     // --device N (CUDA ordinal)
   std::string format = "md";          // -o md|json
   // soak (bench_soak.cpp)
   double soak_minutes = 0;            // --minutes (fractions allowed)
@@ -50,8 +56,20 @@ struct Stats {
 Stats MeanStddev(const std::vector<double>& xs);
 std::string Fixed(double v, int digits);
 
+// A model to benchmark: a directory, or random in-memory weights of a variant ("f128", ...).
+struct BenchModel {
+  std::string label;
+  std::shared_ptr<const void> owner;
+  const engine::ModelWeights* weights = nullptr;
+};
+Result<BenchModel> MakeBenchModel(const std::string& what, bool synthetic);
+// --model and --synthetic as (what, synthetic) pairs, in that order ("all" expanded).
+std::vector<std::pair<std::string, bool>> BenchModelList(const BenchOptions& opt);
+
 // Engine suite (bench_engine.cpp). Returns 0 or prints an error to stderr and returns non-zero.
 int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out);
+// Engine suite on the CUDA backend (bench_engine_cuda.cpp), for --backend cuda.
+int RunCudaEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out);
 // IPC suite (bench_ipc.cpp): lamd's data plane vs its two-process floors; needs --model.
 int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out);
 // Soak (bench_soak.cpp): lamd + clients + restarts + SIGKILLs for --minutes, every result

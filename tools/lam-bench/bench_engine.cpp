@@ -86,14 +86,10 @@ double LibraryMixRate(int m, int threads) {
   return flops / secs / 1e9;
 }
 
-struct Model {
-  std::string label;
-  std::shared_ptr<const void> owner;
-  const engine::ModelWeights* weights = nullptr;
-};
+}  // namespace
 
-Result<Model> MakeModel(const std::string& what, bool synthetic) {
-  Model m;
+Result<BenchModel> MakeBenchModel(const std::string& what, bool synthetic) {
+  BenchModel m;
   if (synthetic) {
     engine::Variant v;
     if (what == "f128") v = engine::Variant::kF128;
@@ -114,9 +110,7 @@ Result<Model> MakeModel(const std::string& what, bool synthetic) {
   return m;
 }
 
-}  // namespace
-
-int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
+std::vector<std::pair<std::string, bool>> BenchModelList(const BenchOptions& opt) {
   std::vector<std::pair<std::string, bool>> models;
   if (!opt.model_dir.empty()) models.emplace_back(opt.model_dir, false);
   for (const auto& s : opt.synthetic) {
@@ -126,6 +120,12 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
       models.emplace_back(s, true);
     }
   }
+  return models;
+}
+
+int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
+  if (opt.backend == "cuda") return RunCudaEngineBench(opt, out);
+  const auto models = BenchModelList(opt);
   if (models.empty()) {
     std::fprintf(stderr, "lam-bench engine: give --model DIR or --synthetic f128|r64t|r32|all\n");
     return 2;
@@ -157,7 +157,7 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
                "upper bound tokens/s at 100% peak, GEMM only"};
   int threads_used = 0;
   for (const auto& [what, synthetic] : models) {
-    auto model = MakeModel(what, synthetic);
+    auto model = MakeBenchModel(what, synthetic);
     if (!model.ok()) {
       std::fprintf(stderr, "lam-bench engine: %s\n", model.status().ToString().c_str());
       return 1;

@@ -50,10 +50,14 @@ void Usage(FILE* f) {
                "options:\n"
                "  --model DIR          benchmark a model directory\n"
                "  --synthetic V        random in-memory weights, V = f128|r64t|r32|all (repeatable)\n"
-               "  --shapes LIST        batch x length list (default 1x16,32x128,8x512,1x8192)\n"
+               "  --shapes LIST        batch x length list (default 1x16,32x128,8x512,1x8192; with\n"
+               "                       --backend cuda 1x16,32x128,256x128,8x512,1x8192)\n"
                "  -r N                 timed repetitions (default 5), after --warmup N (default 1)\n"
                "  --threads N          CPU worker threads (default: all cores)\n"
-               "  --precision P        engine: fp32 (default) or bf16 GEMMs (needs AVX512_BF16 or AMX)\n"
+               "  --backend cpu|cuda   engine: the backend to measure (default cpu)\n"
+               "  --device N           engine: CUDA device ordinal (default 0)\n"
+               "  --precision P        engine: fp32 (default) or bf16 GEMMs (needs AVX512_BF16 or AMX); with\n"
+               "                       --backend cuda fp32, tf32 or a list (default fp32,tf32)\n"
                "  -o md|json           output format (default md)\n"
                "soak options:\n"
                "  --minutes N          run time (fractions allowed); required\n"
@@ -199,10 +203,14 @@ int main(int argc, char** argv) {
       opt.threads = number("--threads");
     } else if (a == "--precision") {
       opt.precision = value("--precision");
-      if (opt.precision != "fp32" && opt.precision != "bf16") {
-        std::fprintf(stderr, "lam-bench: --precision expects fp32 or bf16, got '%s'\n", opt.precision.c_str());
+    } else if (a == "--backend") {
+      opt.backend = value("--backend");
+      if (opt.backend != "cpu" && opt.backend != "cuda") {
+        std::fprintf(stderr, "lam-bench: --backend expects cpu or cuda, got '%s'\n", opt.backend.c_str());
         return 2;
       }
+    } else if (a == "--device") {
+      opt.device = number("--device");
     } else if (a == "soak") {
       soak = true;
     } else if (a == "--minutes") {
@@ -264,7 +272,20 @@ int main(int argc, char** argv) {
   if (suites.empty()) {
     for (const auto& s : kSuites) suites.push_back(&s);
   }
-  if (opt.shapes.empty()) opt.shapes = {"1x16", "32x128", "8x512", "1x8192"};
+  if (opt.shapes.empty()) {
+    opt.shapes = opt.backend == "cuda" ? std::vector<std::string>{"1x16", "32x128", "256x128", "8x512", "1x8192"}
+                                       : std::vector<std::string>{"1x16", "32x128", "8x512", "1x8192"};
+  }
+  if (opt.precision.empty()) opt.precision = opt.backend == "cuda" ? "fp32,tf32" : "fp32";
+  for (const std::string& p : Split(opt.precision, ',')) {
+    const bool ok = opt.backend == "cuda" ? (p == "fp32" || p == "tf32") : (p == "fp32" || p == "bf16");
+    if (!ok || (opt.backend == "cpu" && opt.precision.find(',') != std::string::npos)) {
+      std::fprintf(stderr, "lam-bench: --precision expects %s for --backend %s, got '%s'\n",
+                   opt.backend == "cuda" ? "fp32, tf32 or fp32,tf32" : "fp32 or bf16", opt.backend.c_str(),
+                   opt.precision.c_str());
+      return 2;
+    }
+  }
 
   std::vector<BenchTable> tables;
   for (const Suite* s : suites) {
