@@ -50,7 +50,7 @@ arch=${LAM_GPU_ARCH:-$(echo "$device" | awk -F', ' '{gsub(/\./, "", $2); print $
 
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-targets=(lamd lam-bench lam_cuda_backend unit_plan_host_test unit_cuda_module_test unit_engine_validate_test
+targets=(lamd lamctl lam-mkmodel lam-bench lam_cuda_backend unit_plan_host_test unit_cuda_module_test unit_engine_validate_test
          unit_nvrtc_cache_test)
 for src in tests/gpu/*_test.cpp; do targets+=("gpu_$(basename "$src" .cpp)"); done
 
@@ -87,6 +87,15 @@ bench_models=(--synthetic all)
 [ -f models/all-MiniLM-L6-v2/model.safetensors ] && bench_models+=(--model models/all-MiniLM-L6-v2)
 cuda_bench() { "$build/bin/lam-bench" engine --backend cuda "${bench_models[@]}" -r 3 >"$bench_md"; }
 timed "lam-bench engine (cuda)" "benchmark failed" cuda_bench || true
+# Item 7's cold start: a new client process's first embedding through a warm CUDA lamd vs an
+# in-process engine that initialises CUDA and compiles (`in-process / daemon p50` in the notes).
+f128_dir=$(mktemp -d)
+ipc_bench() {
+  "$build/bin/lam-mkmodel" --variant f128 --seed 1 --out "$f128_dir/f128" --force >/dev/null &&
+    timeout 300 "$build/bin/lam-bench" ipc --backend cuda --model "$f128_dir/f128" -r 1 >>"$bench_md"
+}
+timed "lam-bench ipc (cuda lamd)" "ipc benchmark failed" ipc_bench || true
+rm -rf "$f128_dir"
 table
 if [ -s "$bench_md" ]; then
   echo

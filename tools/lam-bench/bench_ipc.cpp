@@ -453,7 +453,7 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   const std::string dir = "/tmp/lam-bench-ipc-" + std::to_string(::getpid());
   if (std::system(("mkdir -p '" + dir + "'").c_str()) != 0) return 1;
   Lamd lamd;
-  if (!lamd.Start(opt.model_dir, dir + "/lamd.sock", {})) {
+  if (!lamd.Start(opt.model_dir, dir + "/lamd.sock", {"--backend", opt.backend})) {
     std::fprintf(stderr, "lam-bench ipc: lamd did not start\n");
     return 1;
   }
@@ -462,6 +462,7 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   // (a) cold start.
   BenchTable cold =
       Section("(a) cold start.", "IPC (a): new process, embed one 16-token sentence, exit (wall time per process)");
+  cold.facts.emplace_back("backend", opt.backend + " (lamd, the in-process engine and lamctl embed --model alike)");
   // The process rows are interleaved so that a change in the machine's load hits them alike.
   std::vector<double> spawn_true, load_only, open_close, via_daemon, in_process;
   // Per cold process: the daemon's own compute for its request (compute_us of the completion)
@@ -492,8 +493,12 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   std::vector<double> compute;
   {
     engine::EngineOptions eo;
-    eo.backend = "cpu";
+    eo.backend = opt.backend;
     auto eng = engine::Engine::Open(opt.model_dir, eo);
+    if (eng.ok() && opt.backend == "cuda" && std::string((*eng)->backend_name()) != "cuda") {
+      std::fprintf(stderr, "lam-bench ipc --backend cuda: the CUDA backend cannot serve here (see the log above)\n");
+      return 1;
+    }
     if (eng.ok()) {
       const engine::TokenSpan one{cold_ids.data(), cold_ids.size()};
       std::vector<float> o(static_cast<size_t>((*eng)->info().embedding_dim));
@@ -509,7 +514,7 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   for (int32_t id : cold_ids) line += (line.empty() ? "[" : ", ") + std::to_string(id);
   line += "]\n";
   for (int i = 0; i < std::max(2, r); ++i) {
-    const double us = TimeProcess({BinDir() + "/lamctl", "embed", "--model", opt.model_dir, "--backend", "cpu"}, line);
+    const double us = TimeProcess({BinDir() + "/lamctl", "embed", "--model", opt.model_dir, "--backend", opt.backend}, line);
     if (us >= 0) in_process.push_back(us);
   }
   cold.rows.push_back(Row("spawn /bin/true", spawn_true, "process floor"));
@@ -560,7 +565,7 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   std::vector<double> ringpoll;
   {
     Lamd polling;
-    if (polling.Start(opt.model_dir, dir + "/poll.sock", {"--polling-us", "2000"})) {
+    if (polling.Start(opt.model_dir, dir + "/poll.sock", {"--polling-us", "2000", "--backend", opt.backend})) {
       auto p = StartCapture({client, "ping", polling.socket, std::to_string(5000 * r)});
       ringpoll = ParseLatenciesUs(FinishCapture(p, &rc));
     }
@@ -647,7 +652,7 @@ int RunIpcBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
   double engine_rate = 0;
   {
     engine::EngineOptions eo;
-    eo.backend = "cpu";
+    eo.backend = opt.backend;
     auto eng = engine::Engine::Open(opt.model_dir, eo);
     if (eng.ok()) {
       const std::vector<int32_t> ids = ClientIds16();

@@ -54,7 +54,7 @@ void Usage(FILE* f) {
                "                       --backend cuda 1x16,32x128,256x128,8x512,1x8192)\n"
                "  -r N                 timed repetitions (default 5), after --warmup N (default 1)\n"
                "  --threads N          CPU worker threads (default: all cores)\n"
-               "  --backend cpu|cuda   engine: the backend to measure (default cpu)\n"
+               "  --backend cpu|cuda   engine, ipc: the backend to measure (default cpu)\n"
                "  --device N           engine: CUDA device ordinal (default 0)\n"
                "  --precision P        engine: fp32 (default) or bf16 GEMMs (needs AVX512_BF16 or AMX); with\n"
                "                       --backend cuda fp32, tf32 or a list (default fp32,tf32)\n"
