@@ -160,3 +160,128 @@ def forward(W, ids, dense_max=ref.F128_DENSE_MAX_CHUNK):
         a = F.gelu(F.gelu(F.linear(h, *p["ffn1"])))                     # exact GELU, twice
         x = F.layer_norm(h + F.linear(a, *p["ffn2"]), (DM,), *p["ln2"], eps)
     return F.normalize(x.mean(1), dim=-1, eps=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# --check and timing
+
+def set_tf32(on):
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def check(model, args):
+    """Every row of the batched torch embeddings against lam_reference.embed of that row alone."""
+    dev = torch.device(args.device)
+    runs = [("fp64 cpu dense", torch.device("cpu"), torch.float64, ref.F128_DENSE_MAX_CHUNK, False),
+            ("fp64 cpu scan", torch.device("cpu"), torch.float64, 0, False),
+            (f"{args.dtype} {dev.type}", dev, torch.float32, ref.F128_DENSE_MAX_CHUNK, args.dtype == "tf32")]
+    weights = {(d, t): load_weights(model, d, t) for _, d, t, _, _ in runs}
+    vocab = model.emb["word"].shape[0]
+    rng = np.random.default_rng(args.seed)
+    worst = {name: (1.0, 0.0) for name, *_ in runs}
+    for L in args.lengths:
+        B = 3 if L <= 256 else 2
+        ids = rng.integers(0, vocab, size=(B, L))
+        want = np.stack([ref.embed(model, row) for row in ids])
+        Lp = ref.padded_len(L)
+        C = ref.chunk_len(Lp, 128)
+        line = [f"L {L:5d} (L' {Lp}: {Lp // C}x{C})"]
+        for name, d, t, dense_max, tf32 in runs:
+            set_tf32(tf32)
+            with torch.inference_mode():
+                got = forward(weights[(d, t)], torch.as_tensor(ids, device=d), dense_max)
+            got = got.double().cpu().numpy()
+            cos = float(np.min(np.sum(got * want, 1) / (np.linalg.norm(got, axis=1)
+                                                       * np.linalg.norm(want, axis=1))))
+            diff = float(np.max(np.abs(got - want)))
+            worst[name] = (min(worst[name][0], cos), max(worst[name][1], diff))
+            line.append(f"{name}: cos {cos:.12f} diff {diff:.2e}")
+        print(" | ".join(line), flush=True)
+    ok = True
+    for name, *_ in runs:
+        cos, diff = worst[name]
+        if name.startswith("fp64"):
+            good = diff <= 1e-10
+        else:
+            good = cos >= (0.9999 if args.dtype == "tf32" else 0.99999)
+        ok &= good
+        print(f"worst {name}: cosine {cos:.15f}, max abs diff {diff:.3e}: {'ok' if good else 'FAIL'}")
+    return 0 if ok else 1
+
+
+def device_name(dev):
+    if dev.type == "cuda":
+        return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    return f"{name}, {torch.get_num_threads()} torch threads"
+
+
+def bench(model, args):
+    dev = torch.device(args.device)
+    W = load_weights(model, dev, torch.float32)
+    set_tf32(args.dtype == "tf32")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    gen = torch.Generator().manual_seed(args.seed)
+    print(f"PyTorch eager LAM F128: torch {torch.__version__}, {device_name(dev)}, dtype {args.dtype}, "
+          f"warm-up {args.warmup}, reps {args.reps}\n")
+    print("| shape | tokens/s | ms/batch |\n|---|---:|---:|")
+    for B, L in args.shapes:
+        if L > W["max_tokens"]:
+            raise SystemExit(f"{B}x{L}: above max_seq_length {W['max_tokens']}")
+        ids = torch.randint(0, W["vocab"], (B, L), generator=gen).to(dev)
+        with torch.inference_mode():
+            for _ in range(args.warmup):
+                forward(W, ids)
+            sync()
+            secs = []
+            for _ in range(args.reps):
+                t0 = time.perf_counter()
+                forward(W, ids)
+                sync()
+                secs.append(time.perf_counter() - t0)
+        tps = [B * L / s for s in secs]
+        sd = statistics.stdev(tps) if len(tps) > 1 else 0.0
+        print(f"| {B}x{L} | {statistics.mean(tps):,.0f} ± {sd:,.0f} | "
+              f"{1e3 * statistics.mean(secs):.3f} |", flush=True)
+    return 0
+
+
+def parse_shapes(text):
+    shapes = []
+    for s in text.split(","):
+        b, l = s.strip().lower().split("x")
+        shapes.append((int(b), int(l)))
+    if any(b < 1 or l < 1 for b, l in shapes):
+        raise argparse.ArgumentTypeError("shapes are BxL with B, L >= 1")
+    return shapes
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="LAM F128 model directory")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--shapes", type=parse_shapes, default=parse_shapes("1x16,32x128,256x128,8x512,1x8192"),
+                    help="comma-separated BxL batch shapes")
+    ap.add_argument("--reps", type=int, default=20, help="timed passes per shape")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed passes per shape")
+    ap.add_argument("--dtype", choices=["fp32", "tf32"], default="fp32",
+                    help="tf32: allow TF32 in cuBLAS and cuDNN (cuda only)")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--check", action="store_true", help="compare with the numpy reference and exit")
+    ap.add_argument("--lengths", type=lambda s: [int(x) for x in s.split(",")], default=CHECK_LENGTHS,
+                    help="--check's sequence lengths")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = ref.load_model(args.model)
+    return check(model, args) if args.check else bench(model, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
