@@ -95,6 +95,18 @@ ipc_bench() {
     timeout 300 "$build/bin/lam-bench" ipc --backend cuda --model "$f128_dir/f128" -r 1 >>"$bench_md"
 }
 timed "lam-bench ipc (cuda lamd)" "ipc benchmark failed" ipc_bench || true
+# The PyTorch eager peer on the same GPU (tools/lam-bench/torch_eager.py), where torch has CUDA.
+if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  torch_bench() {
+    for dtype in fp32 tf32; do
+      timeout 150 python3 tools/lam-bench/torch_eager.py --model "$f128_dir/f128" --device cuda --dtype "$dtype" \
+        --shapes 1x16,32x128,256x128,8x512,1x8192 --reps 5 >>"$bench_md" || return 1
+    done
+  }
+  timed "torch eager F128 (peer)" "torch_eager.py failed" torch_bench || true
+else
+  row "torch eager F128 (peer)" SKIP 0 "no PyTorch with CUDA in python3"
+fi
 rm -rf "$f128_dir"
 table
 if [ -s "$bench_md" ]; then

@@ -173,9 +173,10 @@ def set_tf32(on):
 def check(model, args):
     """Every row of the batched torch embeddings against lam_reference.embed of that row alone."""
     dev = torch.device(args.device)
-    runs = [("fp64 cpu dense", torch.device("cpu"), torch.float64, ref.F128_DENSE_MAX_CHUNK, False),
-            ("fp64 cpu scan", torch.device("cpu"), torch.float64, 0, False),
-            (f"{args.dtype} {dev.type}", dev, torch.float32, ref.F128_DENSE_MAX_CHUNK, args.dtype == "tf32")]
+    cpu, dense_max = torch.device("cpu"), ref.F128_DENSE_MAX_CHUNK
+    runs = [("fp64 cpu auto", cpu, torch.float64, dense_max, False),    # name, device, dtype,
+            ("fp64 cpu scan", cpu, torch.float64, 0, False),              # dense_max, tf32
+            (f"{args.dtype} {dev.type}", dev, torch.float32, dense_max, args.dtype == "tf32")]
     weights = {(d, t): load_weights(model, d, t) for _, d, t, _, _ in runs}
     vocab = model.emb["word"].shape[0]
     rng = np.random.default_rng(args.seed)
@@ -215,7 +216,7 @@ def device_name(dev):
         return f"{torch.cuda.get_device_name(dev)} (CUDA {torch.version.cuda})"
     try:
         with open("/proc/cpuinfo") as f:
-            name = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+            name = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
     except (OSError, StopIteration):
         name = platform.processor() or platform.machine()
     return f"{name}, {torch.get_num_threads()} torch threads"
@@ -254,9 +255,9 @@ def bench(model, args):
 def parse_shapes(text):
     shapes = []
     for s in text.split(","):
-        b, l = s.strip().lower().split("x")
-        shapes.append((int(b), int(l)))
-    if any(b < 1 or l < 1 for b, l in shapes):
+        b, n = s.strip().lower().split("x")
+        shapes.append((int(b), int(n)))
+    if any(b < 1 or n < 1 for b, n in shapes):
         raise argparse.ArgumentTypeError("shapes are BxL with B, L >= 1")
     return shapes
 
@@ -265,8 +266,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="LAM F128 model directory")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--shapes", type=parse_shapes, default=parse_shapes("1x16,32x128,256x128,8x512,1x8192"),
-                    help="comma-separated BxL batch shapes")
+    ap.add_argument("--shapes", type=parse_shapes, help="comma-separated BxL batch shapes",
+                    default=parse_shapes("1x16,32x128,256x128,8x512,1x8192"))
     ap.add_argument("--reps", type=int, default=20, help="timed passes per shape")
     ap.add_argument("--warmup", type=int, default=3, help="untimed passes per shape")
     ap.add_argument("--dtype", choices=["fp32", "tf32"], default="fp32",
