@@ -140,6 +140,66 @@ TEST(CudaBackendGpuTest, ABatchThatDoesNotFitFailsWithAStatus) {
   EXPECT_EQ((*gpu)->Run(**exe, spans, out.data()).code(), LAM_STATUS_INVALID_ARG);
 }
 
+double Cosine(const float* a, const float* b) {
+  double dot = 0, na = 0, nb = 0;
+  for (int i = 0; i < LAM_HIDDEN; ++i) {
+    dot += double(a[i]) * b[i];
+    na += double(a[i]) * a[i];
+    nb += double(b[i]) * b[i];
+  }
+  return dot / std::sqrt(na * nb);
+}
+
+// --precision tf32 (cuBLASLt FAST_TF32): within cosine 0.999 of the fp32 CPU backend (the mode's
+// contract) and close to the host executor's emulation of the same rounding.
+void CompareTf32(const engine::ModelWeights& w, backend::Backend& cpu, const std::vector<int>& lengths) {
+  if (DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
+  const auto seqs = Sequences(lengths, 4);
+  std::vector<engine::TokenSpan> spans;
+  int tokens = 0;
+  for (const auto& s : seqs) {
+    spans.push_back({s.data(), s.size()});
+    tokens += static_cast<int>(s.size());
+  }
+  const backend::Bucket bucket{static_cast<int>(lengths.size()), tokens};
+  CudaBackendOptions o;
+  o.precision = "tf32";
+  auto gpu = CudaBackend::Create(w, o);
+  ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+  EXPECT_EQ((*gpu)->precision(), GemmPrecision::kTf32);
+  auto gexe = (*gpu)->Compile(bucket);
+  ASSERT_TRUE(gexe.ok()) << gexe.status().ToString();
+  auto host = HostExecutor::Create((*gpu)->packed(), bucket, GemmPrecision::kTf32);
+  ASSERT_TRUE(host.ok());
+  auto cexe = cpu.Compile(bucket);
+  ASSERT_TRUE(cexe.ok());
+  std::vector<float> got(spans.size() * LAM_HIDDEN), emulated(got.size()), fp32(got.size());
+  ASSERT_TRUE((*gpu)->Run(**gexe, spans, got.data()).ok());
+  ASSERT_TRUE((*host)->Run(spans, emulated.data()).ok());
+  ASSERT_TRUE(cpu.Run(**cexe, spans, fp32.data()).ok());
+  for (size_t b = 0; b < spans.size(); ++b) {
+    const double to_fp32 = Cosine(got.data() + b * LAM_HIDDEN, fp32.data() + b * LAM_HIDDEN);
+    const double to_emulated = Cosine(got.data() + b * LAM_HIDDEN, emulated.data() + b * LAM_HIDDEN);
+    std::printf("[ tf32     ] length %d: cosine to fp32 1 - %.3g, to the host emulation 1 - %.3g\n", lengths[b],
+                1.0 - to_fp32, 1.0 - to_emulated);
+    EXPECT_GE(to_fp32, 0.999) << "length " << lengths[b];
+    EXPECT_GE(to_emulated, 0.9999) << "length " << lengths[b];
+  }
+}
+
+TEST(CudaBackendGpuTest, Tf32EmbeddingsStayWithinTheFastModeBound) {
+  {
+    engine::SyntheticModel model(engine::Variant::kF128, 21, /*layers=*/2, kVocab);
+    auto cpu = cpu::CpuBackend::Create(model.weights(), cpu::CpuBackendOptions{});
+    ASSERT_TRUE(cpu.ok());
+    CompareTf32(model.weights(), **cpu, {1, 33, 256, 600});
+  }
+  enginetest::RandomBert model(5, 2, kVocab, 512);
+  auto cpu = cpu::CpuBertBackend::Create(model.weights(), 0);
+  ASSERT_TRUE(cpu.ok());
+  CompareTf32(model.weights(), **cpu, {1, 7, 130, 512});
+}
+
 // A restart with the disk cache loads the kernel image the first start stored (no NVRTC) and
 // computes the same bits.
 TEST(CudaBackendGpuTest, ASecondStartLoadsTheKernelsFromTheDiskCache) {
