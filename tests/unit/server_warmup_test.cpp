@@ -69,12 +69,17 @@ class ServerWarmupTest : public ::testing::Test {
     EXPECT_TRUE(c.Call(shm::kFrameStatusRequest, "", shm::kFrameStatusReply, &reply));
     return nlohmann::json::parse(reply, nullptr, false);
   }
-  // Polls the status until server.state is `state`; returns the last document.
-  nlohmann::json WaitState(const std::string& state) {
+  // Polls the status until server.state is `state` and at least `done` warm-up buckets are
+  // reported (the warm-up thread reports its first bucket some time after the state turns
+  // warming); returns the last document.
+  nlohmann::json WaitState(const std::string& state, int done = 0) {
     nlohmann::json doc;
     for (int i = 0; i < 300; ++i) {
       doc = StatusDoc();
-      if (!doc.is_discarded() && doc["server"]["state"] == state) break;
+      if (!doc.is_discarded() && doc["server"]["state"] == state &&
+          doc["executables"].value("warmup_buckets_done", 0) >= done) {
+        break;
+      }
       std::this_thread::sleep_for(10ms);
     }
     return doc;
@@ -87,7 +92,7 @@ class ServerWarmupTest : public ::testing::Test {
 
 TEST_F(ServerWarmupTest, StatusShowsWarmingAndAHelloWaitsForTheWarmupThenGetsItsSegment) {
   ASSERT_TRUE(server_.Start(&engine_, {}, warm_.Fn()).ok());
-  const auto doc = WaitState("warming");
+  const auto doc = WaitState("warming", 1);
   ASSERT_EQ(doc["server"]["state"], "warming") << doc.dump();
   EXPECT_EQ(doc["executables"]["warmup_buckets_done"].get<int>(), 1);
   EXPECT_EQ(doc["executables"]["warmup_buckets_total"].get<int>(), 2);
