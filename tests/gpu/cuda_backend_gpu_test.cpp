@@ -50,6 +50,16 @@ double RelErr(const float* a, const float* b, size_t n) {
   return err / scale;
 }
 
+double Cosine(const float* a, const float* b) {
+  double dot = 0, na = 0, nb = 0;
+  for (int i = 0; i < LAM_HIDDEN; ++i) {
+    dot += double(a[i]) * b[i];
+    na += double(a[i]) * a[i];
+    nb += double(b[i]) * b[i];
+  }
+  return dot / std::sqrt(na * nb);
+}
+
 void CompareAll(const engine::ModelWeights& w, backend::Backend& cpu, const std::vector<int>& lengths) {
   if (DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";
   const auto seqs = Sequences(lengths, 3);
@@ -97,13 +107,7 @@ void CompareAll(const engine::ModelWeights& w, backend::Backend& cpu, const std:
     for (size_t b = 0; b < spans.size(); ++b) {
       const float* a = got.data() + b * LAM_HIDDEN;
       const float* r = want.data() + b * LAM_HIDDEN;
-      double dot = 0, na = 0, nr = 0;
-      for (int i = 0; i < LAM_HIDDEN; ++i) {
-        dot += double(a[i]) * r[i];
-        na += double(a[i]) * a[i];
-        nr += double(r[i]) * r[i];
-      }
-      EXPECT_GE(dot / std::sqrt(na * nr), 0.99999) << "sequence " << b << " length " << lengths[b];
+      EXPECT_GE(Cosine(a, r), 0.99999) << "sequence " << b << " length " << lengths[b];
       EXPECT_LE(RelErr(a, r, LAM_HIDDEN), 1e-4) << "sequence " << b << " length " << lengths[b];
     }
   }
@@ -138,16 +142,6 @@ TEST(CudaBackendGpuTest, ABatchThatDoesNotFitFailsWithAStatus) {
   std::vector<engine::TokenSpan> spans{{seqs[0].data(), seqs[0].size()}};
   std::vector<float> out(LAM_HIDDEN);
   EXPECT_EQ((*gpu)->Run(**exe, spans, out.data()).code(), LAM_STATUS_INVALID_ARG);
-}
-
-double Cosine(const float* a, const float* b) {
-  double dot = 0, na = 0, nb = 0;
-  for (int i = 0; i < LAM_HIDDEN; ++i) {
-    dot += double(a[i]) * b[i];
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb);
 }
 
 // --precision tf32 (cuBLASLt FAST_TF32): within cosine 0.999 of the fp32 CPU backend (the mode's
