@@ -50,8 +50,9 @@ arch=${LAM_GPU_ARCH:-$(echo "$device" | awk -F', ' '{gsub(/\./, "", $2); print $
 
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-targets=(lamd lamctl lam-mkmodel lam-bench lam_cuda_backend unit_plan_host_test unit_cuda_module_test unit_engine_validate_test
-         unit_nvrtc_cache_test)
+# (NvrtcCacheTest needs no GPU and runs in CI; left out here for the 8-minute budget.)
+targets=(lamd lamctl lam-mkmodel lam-bench lam_cuda_backend unit_plan_host_test unit_cuda_module_test
+         unit_engine_validate_test)
 for src in tests/gpu/*_test.cpp; do targets+=("gpu_$(basename "$src" .cpp)"); done
 
 timed configure "cmake configure failed" \
@@ -68,7 +69,7 @@ fi
 
 # The host-side checks of the same plan first (seconds), then the device ones.
 timed "unit: plan + module" "host executor or module tests failed" \
-  ctest --test-dir "$build" --output-on-failure -R 'PlanHostTest|CudaModuleTest|EngineOpenTest|NvrtcCacheTest' || true
+  ctest --test-dir "$build" --output-on-failure -R 'PlanHostTest|CudaModuleTest|EngineOpenTest' || true
 timed "ctest -L gpu" "GPU tests failed" ctest --test-dir "$build" --output-on-failure -L gpu --timeout 300 || true
 
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
