@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend/cuda/cubin_cache.h"
+#include "backend/cuda/plan.h"
 #include "cache/disk_cache.h"
 #include "cache/executable_cache.h"
 #include "cache/precompile.h"
@@ -42,14 +43,9 @@ int Precompile(const Config& config) {
       std::fprintf(stderr, "lamd --precompile: %s\n", model.status().ToString().c_str());
       return 1;
     }
-    const auto& c = (*model)->weights().config;
-    const lam::cuda::ModelShape& k = spec.shape;
-    if (c.hidden != k.hidden || c.heads != k.heads || c.head_dim != k.head_dim || c.intermediate != k.ffn) {
-      std::fprintf(stderr,
-                   "lamd --precompile: model %s is %dx%d heads of %d, ffn %d; the CUDA kernels are built for "
-                   "hidden %d, %d heads of %d, ffn %d\n",
-                   config.model.c_str(), c.hidden, c.heads, c.head_dim, c.intermediate, k.hidden, k.heads,
-                   k.head_dim, k.ffn);
+    const lam::Status shape = lam::cuda::CheckPlanShape((*model)->weights().config);
+    if (!shape.ok()) {
+      std::fprintf(stderr, "lamd --precompile: %s: %s\n", config.model.c_str(), shape.ToString().c_str());
       return 1;
     }
   }

@@ -260,8 +260,7 @@ Result<std::unique_ptr<Engine>> Engine::FromWeights(std::shared_ptr<const void> 
                     "precision tf32 is implemented by the CUDA backend only (tensor cores), and backend cpu "
                     "was asked for (use backend cuda or auto on a GPU host, or precision fp32, bf16 or auto)");
     }
-    cpu::Precision precision = cpu::Precision::kFp32;
-    LAM_ASSIGN_OR_RETURN(precision, ResolveCpuPrecision(options.precision));
+    LAM_ASSIGN_OR_RETURN(const cpu::Precision precision, ResolveCpuPrecision(options.precision));
     info.precision = cpu::PrecisionName(precision);
     if (weights.config.family == Family::kBert) {
       LAM_ASSIGN_OR_RETURN(cpu, cpu::CpuBertBackend::Create(weights, options.threads, precision));

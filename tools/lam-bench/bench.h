@@ -3,12 +3,14 @@
 // fills a BenchTable; main.cpp prints the tables as Markdown or JSON.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "engine/token_span.h"
 #include "engine/weights.h"
 
 namespace lam::bench {
@@ -54,6 +56,8 @@ struct Stats {
   double stddev = 0.0;
 };
 Stats MeanStddev(const std::vector<double>& xs);
+// "a,b,,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> Split(const std::string& s, char sep);
 std::string Fixed(double v, int digits);
 
 // A model to benchmark: a directory, or random in-memory weights of a variant ("f128", ...).
@@ -63,6 +67,15 @@ struct BenchModel {
   const engine::ModelWeights* weights = nullptr;
 };
 Result<BenchModel> MakeBenchModel(const std::string& what, bool synthetic);
+// Useful projection FLOPs per token (2 per multiply-add): LAM's fused in-projection (q, k, v, g and
+// the per-head scalars, 1600 columns), o_proj and the FFN; BERT's q/k/v, output and FFN; x layers.
+double GemmFlopsPerToken(const engine::ModelConfig& config);
+// b sequences of len random ids in [1000, min(vocab, 30000)), [CLS] ... [SEP], fixed seed.
+struct TokenBatch {
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<engine::TokenSpan> spans;  // into ids
+};
+TokenBatch RandomTokenBatch(int b, int len, int vocab);
 // --model and --synthetic as (what, synthetic) pairs, in that order ("all" expanded).
 std::vector<std::pair<std::string, bool>> BenchModelList(const BenchOptions& opt);
 

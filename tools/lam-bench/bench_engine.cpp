@@ -34,12 +34,6 @@ struct GemmShape {
 // The four weight shapes of one layer (fused in-projection, o_proj, FFN up, FFN down).
 constexpr GemmShape kShapes[] = {{384, 1600}, {384, 384}, {384, 1536}, {1536, 384}};
 
-double UsefulGemmFlopsPerToken(int layers) {
-  double f = 0.0;
-  for (const auto& s : kShapes) f += 2.0 * s.k * s.n;
-  return f * layers;
-}
-
 // oneDNN's own rate for M x K x N (plain matmul, weights in its preferred layout, OpenMP team
 // of `threads`), in GFLOP/s.
 double LibraryRate(int m, const GemmShape& s, int threads) {
@@ -87,6 +81,26 @@ double LibraryMixRate(int m, int threads) {
 }
 
 }  // namespace
+
+double GemmFlopsPerToken(const engine::ModelConfig& c) {
+  const double h = c.hidden, ffn = c.intermediate;
+  const double in_proj = c.family == engine::Family::kBert ? 3 * h * h : h * 1600.0;
+  return 2.0 * (in_proj + h * h + 2 * h * ffn) * c.layers;
+}
+
+TokenBatch RandomTokenBatch(int b, int len, int vocab) {
+  TokenBatch out;
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int32_t> tok(1000, std::min(vocab, 30000) - 1);
+  out.ids.assign(static_cast<size_t>(b), std::vector<int32_t>(static_cast<size_t>(len)));
+  for (auto& s : out.ids) {
+    for (auto& x : s) x = tok(rng);
+    s.front() = 101;
+    s.back() = 102;
+    out.spans.push_back({s.data(), s.size()});
+  }
+  return out;
+}
 
 Result<BenchModel> MakeBenchModel(const std::string& what, bool synthetic) {
   BenchModel m;
@@ -200,16 +214,8 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
         std::fprintf(stderr, "lam-bench engine: %s\n", exe.status().ToString().c_str());
         return 1;
       }
-      std::mt19937 rng(7);
-      std::uniform_int_distribution<int32_t> tok(1000, std::min(cfg.vocab_size, 30000) - 1);
-      std::vector<std::vector<int32_t>> ids(static_cast<size_t>(b), std::vector<int32_t>(static_cast<size_t>(len)));
-      std::vector<engine::TokenSpan> batch;
-      for (auto& s : ids) {
-        for (auto& x : s) x = tok(rng);
-        s.front() = 101;
-        s.back() = 102;
-        batch.push_back({s.data(), s.size()});
-      }
+      const TokenBatch tokens = RandomTokenBatch(b, len, cfg.vocab_size);
+      const std::vector<engine::TokenSpan>& batch = tokens.spans;
       std::vector<float> emb(static_cast<size_t>(b) * static_cast<size_t>(be.embedding_dim()));
       for (int i = 0; i < opt.warmup; ++i) {
         Status st = be.Run(**exe, batch, emb.data());
@@ -243,7 +249,7 @@ int RunEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
         lam_be->set_profiling(false);
         const cpu::GemmProfile prof = lam_be->TakeGemmProfile(**exe);
         const double gemm_wall = prof.thread_seconds / lam_be->concurrency();
-        const double per_token = UsefulGemmFlopsPerToken(cfg.layers);
+        const double per_token = GemmFlopsPerToken(cfg);
         const double useful = per_token * b * len * opt.repetitions;
         const double ours = gemm_wall > 0 ? useful / gemm_wall / 1e9 : 0.0;
         const double lib = LibraryMixRate(b * len, lam_be->concurrency());

@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -30,33 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Useful projection FLOPs per token (2 per multiply-add): LAM's fused in-projection (q, k, v, g
-// and the per-head scalars, 1600 columns), o_proj and the FFN; BERT's q/k/v, output and FFN.
-double GemmFlopsPerToken(const engine::ModelConfig& c) {
-  const double h = c.hidden, ffn = c.intermediate;
-  const double in_proj = c.family == engine::Family::kBert ? 3 * h * h : h * 1600.0;
-  return 2.0 * (in_proj + h * h + 2 * h * ffn) * c.layers;
-}
-
-struct Batch {
-  std::vector<std::vector<int32_t>> ids;
-  std::vector<engine::TokenSpan> spans;
-};
-
-Batch RandomBatch(int b, int len, int vocab) {
-  Batch out;
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<int32_t> tok(1000, std::min(vocab, 30000) - 1);
-  out.ids.assign(static_cast<size_t>(b), std::vector<int32_t>(static_cast<size_t>(len)));
-  for (auto& s : out.ids) {
-    for (auto& x : s) x = tok(rng);
-    s.front() = 101;
-    s.back() = 102;
-    out.spans.push_back({s.data(), s.size()});
-  }
-  return out;
-}
-
 }  // namespace
 
 int RunCudaEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
@@ -70,16 +42,7 @@ int RunCudaEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
     std::fprintf(stderr, "lam-bench engine --backend cuda: %s\n", module.status().ToString().c_str());
     return 1;
   }
-  const std::vector<std::string> precisions = [&] {
-    std::vector<std::string> v;
-    size_t start = 0;
-    while (start <= opt.precision.size()) {
-      const size_t end = std::min(opt.precision.find(',', start), opt.precision.size());
-      v.push_back(opt.precision.substr(start, end - start));
-      start = end + 1;
-    }
-    return v;
-  }();
+  const std::vector<std::string> precisions = Split(opt.precision, ',');
 
   BenchTable cold;
   cold.title = "CUDA backend: in-process cold start to the first embedding (what a warm lamd spares a new client)";
@@ -112,7 +75,7 @@ int RunCudaEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
       }
       device = be->device_identity() + ", " + be->driver_identity();
       {
-        const Batch first = RandomBatch(1, 16, cfg.vocab_size);
+        const TokenBatch first = RandomTokenBatch(1, 16, cfg.vocab_size);
         const auto t_capture = Clock::now();
         auto exe = be->Compile({1, 16});
         const double capture_s = SecondsSince(t_capture);
@@ -142,7 +105,7 @@ int RunCudaEngineBench(const BenchOptions& opt, std::vector<BenchTable>* out) {
                             std::to_string(cfg.max_tokens) + " tokens", "", "", "", ""});
           continue;
         }
-        const Batch batch = RandomBatch(b, len, cfg.vocab_size);
+        const TokenBatch batch = RandomTokenBatch(b, len, cfg.vocab_size);
         const auto t_capture = Clock::now();
         auto exe = be->Compile({b, b * len});
         const double capture_s = SecondsSince(t_capture);

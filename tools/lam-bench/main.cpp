@@ -119,6 +119,9 @@ std::string UtcNow() {
   return buf;
 }
 
+
+}  // namespace
+
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -128,8 +131,6 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   }
   return out;
 }
-
-}  // namespace
 
 Stats MeanStddev(const std::vector<double>& xs) {
   Stats s;

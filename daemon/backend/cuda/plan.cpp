@@ -38,15 +38,20 @@ int PackedModel::Own(std::string name, std::vector<float> data) {
   return Add(std::move(name), owned_.back()->data(), owned_.back()->size());
 }
 
-Result<std::unique_ptr<PackedModel>> PackedModel::Create(const engine::ModelWeights& w) {
-  const engine::ModelConfig& c = w.config;
-  LAM_RETURN_IF_ERROR(engine::CheckWeightsWired(w));
+Status CheckPlanShape(const engine::ModelConfig& c) {
   if (c.hidden != kDm || c.heads != kHeads || c.head_dim != LAM_HEAD_DIM || c.intermediate != kFfn) {
     return Status(LAM_STATUS_UNSUPPORTED,
                   "the CUDA plan is specialised for hidden 384, 12 heads of 32, FFN 1536; model has hidden " +
                       std::to_string(c.hidden) + ", heads " + std::to_string(c.heads) + ", head_dim " +
                       std::to_string(c.head_dim) + ", intermediate " + std::to_string(c.intermediate));
   }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<PackedModel>> PackedModel::Create(const engine::ModelWeights& w) {
+  const engine::ModelConfig& c = w.config;
+  LAM_RETURN_IF_ERROR(engine::CheckWeightsWired(w));
+  LAM_RETURN_IF_ERROR(CheckPlanShape(c));
   if (!w.word || !w.pos || !w.type || !w.emb_ln_w || !w.emb_ln_b) {
     return Status(LAM_STATUS_MODEL_INVALID, "embedding tensors are missing");
   }

@@ -58,6 +58,11 @@ struct BertLayerIds {
   int ln1_w = -1, ln1_b = -1, ffn1_w = -1, ffn1_b = -1, ffn2_w = -1, ffn2_b = -1, ln2_w = -1, ln2_b = -1;
 };
 
+// UNSUPPORTED unless the model has the shape the plan and its kernels are specialised for
+// (hidden 384, 12 heads of 32, FFN 1536). PackedModel::Create checks it; so does
+// `lamd --precompile --model`.
+Status CheckPlanShape(const engine::ModelConfig& config);
+
 // The model's tensors in the form the plan's ops read them, built once per backend. Derived
 // tensors (the fused projection matrices) are owned here; the rest point into `weights`, which
 // must outlive this object.
