@@ -31,17 +31,35 @@ using testing::RawControl;
 
 constexpr uid_t kNobody = 65534;
 
-// Runs fn() in a forked child as uid/gid nobody; its exit code, or -1 (crash, timeout).
-int AsNobody(const std::function<int()>& fn, int timeout_ms = 60000) {
-  (void)Api();  // load liblamclient before fork
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) _exit(90);
-    _exit(fn());
+// fn() in a forked child as uid/gid nobody. Fork it while the test process has one thread (before
+// any std::thread or reference engine): a child forked beside other threads may inherit a lock one
+// of them held (the sanitizer allocator's, the TBB pool's) and hang in its first malloc.
+class NobodyChild {
+ public:
+  explicit NobodyChild(const std::function<int()>& fn) {
+    (void)Api();  // load liblamclient before fork
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) _exit(90);
+      _exit(fn());
+    }
   }
-  const int status = WaitPid(pid, timeout_ms);
-  return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+  // Its exit code, or -1 (crash, timeout, no fork).
+  int Wait(int timeout_ms = 60000) {
+    if (pid_ <= 0) return -1;
+    const int status = WaitPid(pid_, timeout_ms);
+    pid_ = -1;
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  ~NobodyChild() { (void)Wait(0); }
+  NobodyChild(const NobodyChild&) = delete;
+  NobodyChild& operator=(const NobodyChild&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+int AsNobody(const std::function<int()>& fn) { return NobodyChild(fn).Wait(); }
 
 nlohmann::json StatusOf(const std::string& socket) {
   int rc = 0;
@@ -142,11 +160,26 @@ TEST_F(ControlPlaneTest, OneUidBeyondItsSessionQuotaIsOverloadedWhileAnotherUidI
   LamdProcess lamd(socket_, {"--socket-mode", "0666", "--allow-group", "", "--allow-uids", "65534",
                              "--max-sessions-per-uid", "2"});
   ASSERT_TRUE(lamd.Start());
-  const ReferencePool pool = ReferencePool::Build(ModelDir(), 1, 16, 11);
   int go[2], done[2];
   ASSERT_EQ(::pipe(go), 0);
   ASSERT_EQ(::pipe(done), 0);
   const std::string sock = socket_;
+  NobodyChild nobody([&] {
+    lam_status st;
+    lam_client* a = OpenClient(sock, &st);
+    lam_client* b = OpenClient(sock, &st);
+    if (a == nullptr || b == nullptr) return 10;
+    lam_client* c = OpenClient(sock, &st);
+    if (c != nullptr) return 11;
+    if (st != LAM_STATUS_OVERLOADED) return 12;
+    (void)!::write(done[1], "d", 1);
+    char g = 0;
+    if (::read(go[0], &g, 1) != 1) return 13;
+    Api().client_close(a);
+    Api().client_close(b);
+    return 0;
+  });
+  const ReferencePool pool = ReferencePool::Build(ModelDir(), 1, 16, 11);
   std::thread parent_side([&] {
     char b = 0;
     if (::read(done[0], &b, 1) != 1) return;  // nobody holds its two sessions now
@@ -162,21 +195,7 @@ TEST_F(ControlPlaneTest, OneUidBeyondItsSessionQuotaIsOverloadedWhileAnotherUidI
     Api().client_close(r2);
     (void)!::write(go[1], "g", 1);
   });
-  const int code = AsNobody([&] {
-    lam_status st;
-    lam_client* a = OpenClient(sock, &st);
-    lam_client* b = OpenClient(sock, &st);
-    if (a == nullptr || b == nullptr) return 10;
-    lam_client* c = OpenClient(sock, &st);
-    if (c != nullptr) return 11;
-    if (st != LAM_STATUS_OVERLOADED) return 12;
-    (void)!::write(done[1], "d", 1);
-    char g = 0;
-    if (::read(go[0], &g, 1) != 1) return 13;
-    Api().client_close(a);
-    Api().client_close(b);
-    return 0;
-  });
+  const int code = nobody.Wait();
   (void)!::write(done[1], "x", 1);  // in case the child failed before signalling
   parent_side.join();
   EXPECT_EQ(code, 0) << "10 open failed, 11 third session accepted, 12 refused without OVERLOADED";
@@ -200,21 +219,7 @@ TEST_F(ControlPlaneTest, StatusAndCacheChangesAreForAdminsOnly) {
   ASSERT_EQ(::pipe(hold), 0);
   ASSERT_EQ(::pipe(go), 0);
   const std::string sock = socket_;
-  std::thread parent_side([&] {
-    char b = 0;
-    if (::read(hold[0], &b, 1) != 1) return;  // nobody's client is open now
-    struct Release {
-      int fd;
-      ~Release() { (void)!::write(fd, "g", 1); }
-    } release{go[1]};
-    const auto doc = StatusOf(sock);
-    ASSERT_FALSE(doc.is_discarded());
-    EXPECT_EQ(doc["clients"]["list_scope"], "all");
-    std::set<int64_t> uids;
-    for (const auto& e : doc["clients"]["list"]) uids.insert(e["uid"].get<int64_t>());
-    EXPECT_EQ(uids, (std::set<int64_t>{0, kNobody})) << "root sees every client";
-  });
-  const int code = AsNobody([&] {
+  NobodyChild nobody([&] {
     lam_status s;
     lam_client* own = OpenClient(sock, &s);
     if (own == nullptr) return 10;
@@ -243,6 +248,21 @@ TEST_F(ControlPlaneTest, StatusAndCacheChangesAreForAdminsOnly) {
     Api().client_close(own);
     return 0;
   });
+  std::thread parent_side([&] {
+    char b = 0;
+    if (::read(hold[0], &b, 1) != 1) return;  // nobody's client is open now
+    struct Release {
+      int fd;
+      ~Release() { (void)!::write(fd, "g", 1); }
+    } release{go[1]};
+    const auto doc = StatusOf(sock);
+    ASSERT_FALSE(doc.is_discarded());
+    EXPECT_EQ(doc["clients"]["list_scope"], "all");
+    std::set<int64_t> uids;
+    for (const auto& e : doc["clients"]["list"]) uids.insert(e["uid"].get<int64_t>());
+    EXPECT_EQ(uids, (std::set<int64_t>{0, kNobody})) << "root sees every client";
+  });
+  const int code = nobody.Wait();
   (void)!::write(hold[1], "x", 1);  // in case the child failed before signalling
   parent_side.join();
   EXPECT_EQ(code, 0) << "10/11 connect failed, 12 no status, 13 saw another uid's client, "
