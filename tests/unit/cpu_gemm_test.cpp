@@ -357,26 +357,17 @@ TEST(CpuGemmTest, TailKindsAreExactlyThoseWithTheFullTilesBits) {
   }
 }
 
-// The plans the tile tests use: full tiles only, full + 16-row tails, the kinds oneDNN 2.6's AVX2
-// sgemm accepts (4j rows with 4j mod 6 in {0, 4}) and every kind.
-struct TestPlans {
-  static TileKinds Bit(int rows) { return TileKinds{1} << TailKindOf(rows); }
-  static TileKinds Avx2() {
-    TileKinds k = 1;
-    for (int h : {4, 12, 16, 24, 28, 36, 40, 48, 52, 60}) k |= Bit(h);
-    return k;
-  }
-  const TilePlan full_only;
-  const TilePlan sixteen{Bit(16)};
-  const TilePlan avx2_plan{Avx2()};
-  const TilePlan all{~TileKinds{0} >> (32 - kTileKinds)};
-};
-
 // The tail plan: tiles of usable kinds only, covering the remainder within its block, at the
 // least cost (padded rows + TilePlan::kTileCostRows per tile, checked by brute force).
 TEST(CpuGemmTest, TilePlanCoversTheRemainderWithTheCheapestUsableTiles) {
-  const TestPlans plans;
-  const auto& [full_only, sixteen, avx2_plan, all] = plans;
+  auto bit = [](int rows) { return TileKinds{1} << TailKindOf(rows); };
+  const TilePlan full_only;
+  const TilePlan sixteen(bit(16));
+  // The kinds oneDNN 2.6's AVX2 sgemm accepts: 4j rows with 4j mod 6 in {0, 4}.
+  TileKinds avx2 = 1;
+  for (int h : {4, 12, 16, 24, 28, 36, 40, 48, 52, 60}) avx2 |= bit(h);
+  const TilePlan avx2_plan(avx2);
+  const TilePlan all(~TileKinds{0} >> (32 - kTileKinds));
   EXPECT_EQ(full_only.usable(), 1u);
   EXPECT_EQ(full_only.Describe(5), "64");
   EXPECT_EQ(sixteen.Describe(21), "16+16");
@@ -434,8 +425,11 @@ TEST(CpuGemmTest, TilePlanCoversTheRemainderWithTheCheapestUsableTiles) {
 // Exact covers: usable tail kinds whose heights sum to r, the cheapest (by brute force), largest
 // first; none where no sum of usable heights is r.
 TEST(CpuGemmTest, ExactCoversAreTheCheapestSumsOfUsableTails) {
-  const TestPlans plans;
-  const auto& [full_only, sixteen, avx2_plan, all] = plans;
+  auto bit = [](int rows) { return TileKinds{1} << TailKindOf(rows); };
+  TileKinds avx2 = 1;
+  for (int h : {4, 12, 16, 24, 28, 36, 40, 48, 52, 60}) avx2 |= bit(h);
+  const TilePlan full_only, sixteen(bit(16)), avx2_plan(avx2);
+  const TilePlan all(~TileKinds{0} >> (32 - kTileKinds));
   EXPECT_EQ(avx2_plan.ExactTiles(8), 2);   // 4+4 (8 is not usable)
   EXPECT_EQ(avx2_plan.ExactTiles(20), 2);  // 16+4
   EXPECT_EQ(avx2_plan.ExactTiles(21), -1);
@@ -493,8 +487,11 @@ size_t ListScheduleSpan(const TiledRun& run, int threads) {
 // threads never finish later than with the plain plan, and a batch of 7 full tiles (one thread
 // running 4 while the other waits) now ends with both at about 3.5.
 TEST(CpuGemmTest, BalancedPartsCoverEveryRowOnceAndEndTogether) {
-  const TestPlans plans;
-  const auto& [full_only, sixteen, avx2_plan, all] = plans;
+  auto bit = [](int rows) { return TileKinds{1} << TailKindOf(rows); };
+  TileKinds avx2 = 1;
+  for (int h : {4, 12, 16, 24, 28, 36, 40, 48, 52, 60}) avx2 |= bit(h);
+  const TilePlan full_only, sixteen(bit(16)), avx2_plan(avx2);
+  const TilePlan all(~TileKinds{0} >> (32 - kTileKinds));
   size_t improved = 0;
   for (const TilePlan* plan : {&full_only, &sixteen, &avx2_plan, &all}) {
     for (int threads : {1, 2, 3, 4, 16}) {
