@@ -270,7 +270,6 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   const size_t s = static_cast<size_t>(bucket.max_sequences);
   size_t rows = static_cast<size_t>(bucket.token_budget) + (recurrent ? 31 * s : 0);
   rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
-  exe->ReserveTiles(rows, threads_->concurrency());
   exe->rows_cap_ = rows;
   exe->x = Buffer(rows * kDm);
   exe->z = Buffer(rows * kZCols);
@@ -389,7 +388,7 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
   exe->nseq = batch.size();
   exe->nchunks = chunk;
   exe->rows = row;
-  exe->PlanTiles(tile_plan_, threads_->concurrency());
+  exe->PlanTiles(tile_plan_);
   exe->failed.store(false);
   exe->error = Status();
 

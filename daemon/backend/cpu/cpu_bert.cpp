@@ -173,7 +173,6 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
   auto exe = std::make_unique<Exe>(this, bucket);
   size_t rows = static_cast<size_t>(bucket.token_budget);
   rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
-  exe->ReserveTiles(rows, threads_->concurrency());
   exe->x = Buffer(rows * kDm);
   exe->qkv = Buffer(rows * kQkv);
   exe->ctx = Buffer(rows * kDm);
@@ -249,7 +248,7 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
   exe->batch = batch.data();
   exe->nseq = batch.size();
   exe->rows = row;
-  exe->PlanTiles(tile_plan_, threads_->concurrency());
+  exe->PlanTiles(tile_plan_);
   exe->failed.store(false);
   exe->error = Status();
 
