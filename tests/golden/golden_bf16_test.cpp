@@ -16,6 +16,7 @@
 #include "backend/cpu/cpu_precision.h"
 #include "engine/engine.h"
 #include "support/golden_data.h"
+#include "../unit/support/cosine.h"
 
 namespace lam::golden {
 namespace {
@@ -28,15 +29,7 @@ constexpr int64_t kMaxCheckedLength = 300;  // as golden_engine_test
 constexpr int64_t kMaxCheckedLength = INT64_MAX;
 #endif
 
-double Cosine(const float* a, const float* b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int i = 0; i < kDim; ++i) {
-    ab += double(a[i]) * b[i];
-    aa += double(a[i]) * a[i];
-    bb += double(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
+using lam::testing::Cosine;
 
 class GoldenBf16Test : public ::testing::TestWithParam<const char*> {
  protected:

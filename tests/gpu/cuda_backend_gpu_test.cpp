@@ -22,6 +22,7 @@
 #include "backend/cuda/host_executor.h"
 #include "cache/disk_cache.h"
 #include "engine/synthetic_model.h"
+#include "unit/support/cosine.h"
 
 namespace lam::cuda {
 namespace {
@@ -50,15 +51,7 @@ double RelErr(const float* a, const float* b, size_t n) {
   return err / scale;
 }
 
-double Cosine(const float* a, const float* b) {
-  double dot = 0, na = 0, nb = 0;
-  for (int i = 0; i < LAM_HIDDEN; ++i) {
-    dot += double(a[i]) * b[i];
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  return dot / std::sqrt(na * nb);
-}
+using lam::testing::Cosine;
 
 void CompareAll(const engine::ModelWeights& w, backend::Backend& cpu, const std::vector<int>& lengths) {
   if (DeviceCount() == 0) GTEST_SKIP() << "no CUDA device";

@@ -28,6 +28,7 @@
 #include "random_bert.h"
 #include "unit/support/inproc_server.h"
 #include "unit/support/raw_control.h"
+#include "unit/support/cosine.h"
 
 namespace lam::cpu {
 namespace {
@@ -85,15 +86,7 @@ std::vector<float> EmbedBatch(Engine& e, const std::vector<std::vector<int32_t>>
   return out;
 }
 
-double Cosine(const float* a, const float* b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int i = 0; i < 384; ++i) {
-    ab += double(a[i]) * b[i];
-    aa += double(a[i]) * a[i];
-    bb += double(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
+using lam::testing::Cosine;
 
 TEST(CpuPrecisionTest, Bf16IsRefusedNamingTheMissingInstructionSetAndAutoServesFp32) {
   // Run by ctest in its own process, this is the first oneDNN call, so the cap takes effect and
