@@ -119,7 +119,6 @@ std::string UtcNow() {
   return buf;
 }
 
-
 }  // namespace
 
 std::vector<std::string> Split(const std::string& s, char sep) {
