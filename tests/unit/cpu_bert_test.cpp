@@ -242,6 +242,16 @@ TEST(CpuBert, AloneAndBatchedAreBitwiseEqual) {
     EXPECT_EQ(0, std::memcmp(alone[b].data(), reversed.data() + (seqs.size() - 1 - b) * kDm, kDm * sizeof(float)))
         << "sequence " << b << " differs when reversed, in another bucket, on one thread";
   }
+  // On 3 and 7 threads the 940 rows are cut into balanced parts ending in exact tail covers.
+  for (int threads : {3, 7}) {
+    auto be_n = MakeBackend(model.weights(), threads);
+    ASSERT_NE(be_n, nullptr);
+    const auto parts = Embed(*be_n, {16, 2048}, seqs);
+    for (size_t b = 0; b < seqs.size(); ++b) {
+      EXPECT_EQ(0, std::memcmp(alone[b].data(), parts.data() + b * kDm, kDm * sizeof(float)))
+          << "sequence " << b << " differs batched on " << threads << " threads";
+    }
+  }
 }
 
 TEST(CpuBert, RepeatedRunsOnOneExecutableAreStable) {

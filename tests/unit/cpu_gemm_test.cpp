@@ -357,17 +357,26 @@ TEST(CpuGemmTest, TailKindsAreExactlyThoseWithTheFullTilesBits) {
   }
 }
 
+// The plans the tile tests use: full tiles only, full + 16-row tails, the kinds oneDNN 2.6's AVX2
+// sgemm accepts (4j rows with 4j mod 6 in {0, 4}) and every kind.
+struct TestPlans {
+  static TileKinds Bit(int rows) { return TileKinds{1} << TailKindOf(rows); }
+  static TileKinds Avx2() {
+    TileKinds k = 1;
+    for (int h : {4, 12, 16, 24, 28, 36, 40, 48, 52, 60}) k |= Bit(h);
+    return k;
+  }
+  const TilePlan full_only;
+  const TilePlan sixteen{Bit(16)};
+  const TilePlan avx2_plan{Avx2()};
+  const TilePlan all{~TileKinds{0} >> (32 - kTileKinds)};
+};
+
 // The tail plan: tiles of usable kinds only, covering the remainder within its block, at the
 // least cost (padded rows + TilePlan::kTileCostRows per tile, checked by brute force).
 TEST(CpuGemmTest, TilePlanCoversTheRemainderWithTheCheapestUsableTiles) {
-  auto bit = [](int rows) { return TileKinds{1} << TailKindOf(rows); };
-  const TilePlan full_only;
-  const TilePlan sixteen(bit(16));
-  // The kinds oneDNN 2.6's AVX2 sgemm accepts: 4j rows with 4j mod 6 in {0, 4}.
-  TileKinds avx2 = 1;
-  for (int h : {4, 12, 16, 24, 28, 36, 40, 48, 52, 60}) avx2 |= bit(h);
-  const TilePlan avx2_plan(avx2);
-  const TilePlan all(~TileKinds{0} >> (32 - kTileKinds));
+  const TestPlans plans;
+  const auto& [full_only, sixteen, avx2_plan, all] = plans;
   EXPECT_EQ(full_only.usable(), 1u);
   EXPECT_EQ(full_only.Describe(5), "64");
   EXPECT_EQ(sixteen.Describe(21), "16+16");
@@ -420,6 +429,118 @@ TEST(CpuGemmTest, TilePlanCoversTheRemainderWithTheCheapestUsableTiles) {
   run.rows = 128;
   run.PlanTiles(avx2_plan);
   EXPECT_EQ(run.ntiles, 2u);
+}
+
+// Exact covers: usable tail kinds whose heights sum to r, the cheapest (by brute force), largest
+// first; none where no sum of usable heights is r.
+TEST(CpuGemmTest, ExactCoversAreTheCheapestSumsOfUsableTails) {
+  const TestPlans plans;
+  const auto& [full_only, sixteen, avx2_plan, all] = plans;
+  EXPECT_EQ(avx2_plan.ExactTiles(8), 2);   // 4+4 (8 is not usable)
+  EXPECT_EQ(avx2_plan.ExactTiles(20), 2);  // 16+4
+  EXPECT_EQ(avx2_plan.ExactTiles(21), -1);
+  EXPECT_EQ(sixteen.ExactTiles(48), 3);
+  EXPECT_EQ(sixteen.ExactTiles(40), -1);
+  EXPECT_EQ(full_only.ExactTiles(0), 0);
+  EXPECT_EQ(full_only.ExactTiles(4), -1);
+  for (const TilePlan* plan : {&full_only, &sixteen, &avx2_plan, &all}) {
+    std::vector<int> cheapest(kTileRows, -1);
+    cheapest[0] = 0;
+    for (int r = 1; r < kTileRows; ++r) {
+      for (int kind = 1; kind < kTileKinds; ++kind) {
+        const int h = TileRowsOf(kind);
+        if (!HasKind(plan->usable(), kind) || h > r || cheapest[r - h] < 0) continue;
+        const int c = h + TilePlan::kTileCostRows + cheapest[r - h];
+        if (cheapest[r] < 0 || c < cheapest[r]) cheapest[r] = c;
+      }
+    }
+    for (int r = 0; r < kTileRows; ++r) {
+      const int n = plan->ExactTiles(static_cast<size_t>(r));
+      if (cheapest[r] < 0) {
+        EXPECT_EQ(n, -1) << r;
+        continue;
+      }
+      ASSERT_GE(n, 0) << r;
+      int sum = 0, cost = 0, prev = kTileRows;
+      for (int i = 0; i < n; ++i) {
+        const int kind = plan->ExactKind(static_cast<size_t>(r), i);
+        EXPECT_TRUE(kind != 0 && HasKind(plan->usable(), kind)) << r;
+        EXPECT_LE(TileRowsOf(kind), prev) << r << ": not largest first";
+        prev = TileRowsOf(kind);
+        sum += TileRowsOf(kind);
+        cost += TileRowsOf(kind) + TilePlan::kTileCostRows;
+      }
+      EXPECT_EQ(sum, r);
+      EXPECT_EQ(cost, cheapest[r]) << r;
+    }
+  }
+}
+
+// Time to run a run's tiles when `threads` threads each claim the next tile in list order (what
+// ForRange does), counting a tile as its rows plus TilePlan::kTileCostRows.
+size_t ListScheduleSpan(const TiledRun& run, int threads) {
+  std::vector<size_t> busy(static_cast<size_t>(threads), 0);
+  for (size_t t = 0; t < run.ntiles; ++t) {
+    int kind = 0;
+    (void)run.TileStart(t, &kind);
+    *std::min_element(busy.begin(), busy.end()) += static_cast<size_t>(TileRowsOf(kind) + TilePlan::kTileCostRows);
+  }
+  return *std::max_element(busy.begin(), busy.end());
+}
+
+// Balanced parts: for any batch and thread count the tiles cover every row once (padding only
+// past the last row, within the whole blocks the buffers hold), largest first; on 2 threads the
+// threads never finish later than with the plain plan, and a batch of 7 full tiles (one thread
+// running 4 while the other waits) now ends with both at about 3.5.
+TEST(CpuGemmTest, BalancedPartsCoverEveryRowOnceAndEndTogether) {
+  const TestPlans plans;
+  const auto& [full_only, sixteen, avx2_plan, all] = plans;
+  size_t improved = 0;
+  for (const TilePlan* plan : {&full_only, &sixteen, &avx2_plan, &all}) {
+    for (int threads : {1, 2, 3, 4, 16}) {
+      for (size_t rows = 1; rows <= 1500; rows += (rows < 300 ? 1 : 7)) {
+        TiledRun run, plain;
+        run.rows = plain.rows = rows;
+        run.ReserveTiles(rows, threads);
+        run.PlanTiles(*plan, threads);
+        plain.PlanTiles(*plan, 1);
+        ASSERT_EQ(run.ntiles, run.tiles.size());
+        std::vector<std::pair<size_t, size_t>> spans;
+        int prev = kTileRows;
+        for (size_t t = 0; t < run.ntiles; ++t) {
+          int kind = 0;
+          const size_t r0 = run.TileStart(t, &kind);
+          ASSERT_TRUE(HasKind(plan->usable(), kind));
+          EXPECT_LE(TileRowsOf(kind), prev) << "tiles not largest first";
+          prev = TileRowsOf(kind);
+          spans.push_back({r0, r0 + static_cast<size_t>(TileRowsOf(kind))});
+        }
+        std::sort(spans.begin(), spans.end());
+        size_t next = 0;
+        for (const auto& [b, e] : spans) {
+          ASSERT_EQ(b, next) << rows << " rows on " << threads << " threads: a gap or an overlap";
+          ASSERT_LT(b, rows);
+          next = e;
+        }
+        EXPECT_GE(next, rows);
+        EXPECT_LE(next, (rows + kTileRows - 1) / kTileRows * kTileRows) << rows << " rows: past the buffers";
+        if (threads == 2 && plan == &avx2_plan) {
+          const size_t span = ListScheduleSpan(run, 2), before = ListScheduleSpan(plain, 2);
+          EXPECT_LE(span, before + 2 * TilePlan::kTileCostRows) << rows << " rows";
+          if (span < before) ++improved;
+        }
+      }
+    }
+  }
+  EXPECT_GT(improved, 100u);
+  TiledRun seven;
+  seven.rows = 7 * 64;
+  seven.PlanTiles(avx2_plan, 2);
+  EXPECT_LE(ListScheduleSpan(seven, 2), 7 * 66 / 2 + 8u);
+  TiledRun plain_seven;
+  plain_seven.rows = 7 * 64;
+  plain_seven.PlanTiles(avx2_plan, 1);
+  EXPECT_EQ(ListScheduleSpan(plain_seven, 2), 4 * 66u);
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ TEST_P(InvarianceTest, AloneMixedAndBucketsAreBitwiseEqual) {
 // (cpu_exec_common.h); larger batches run whole row tiles, one thread per tile. Both must give
 // the same bits: every length 1..64 alone (every tail plan of cpu_exec_common.h, or one full tile),
 // short sequences together (still the column-half path), all of them inside one batch of
-// thousands of rows, and the same on one thread (no halves at all).
+// thousands of rows, and the same on one thread (no halves at all) and on 5 and 7 (balanced parts).
 TEST_P(InvarianceTest, SmallBatchColumnHalvesMatchRowTiles) {
   auto model = std::make_shared<SyntheticModel>(GetParam(), 17, /*layers=*/2, kVocab);
   model->mutable_weights().config.max_tokens = 1024;
@@ -147,6 +147,19 @@ TEST_P(InvarianceTest, SmallBatchColumnHalvesMatchRowTiles) {
   std::fill(out.begin(), out.end(), 0.0f);
   ASSERT_TRUE((*be1)->Run(**big1, batch, out.data()).ok());
   check(pick, out, "in a batch of 64 on one thread");
+  // On 5 and 7 threads the batch is cut into balanced parts, each ending in an exact cover of
+  // tail tiles (cpu_exec_common.h): other tile heights at other rows, the same bits.
+  for (int threads : {5, 7}) {
+    cpu::CpuBackendOptions o;
+    o.threads = threads;
+    auto be = cpu::CpuBackend::Create(model->weights(), o);
+    ASSERT_TRUE(be.ok());
+    auto exe = (*be)->Compile({64, 4096});
+    ASSERT_TRUE(exe.ok());
+    std::fill(out.begin(), out.end(), 0.0f);
+    ASSERT_TRUE((*be)->Run(**exe, batch, out.data()).ok());
+    check(pick, out, threads == 5 ? "in a batch of 64 on five threads" : "in a batch of 64 on seven threads");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, InvarianceTest,

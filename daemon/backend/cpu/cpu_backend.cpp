@@ -270,6 +270,7 @@ Result<std::unique_ptr<backend::Executable>> CpuBackend::Compile(const backend::
   const size_t s = static_cast<size_t>(bucket.max_sequences);
   size_t rows = static_cast<size_t>(bucket.token_budget) + (recurrent ? 31 * s : 0);
   rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
+  exe->ReserveTiles(rows, threads_->concurrency());
   exe->rows_cap_ = rows;
   exe->x = Buffer(rows * kDm);
   exe->z = Buffer(rows * kZCols);
@@ -388,7 +389,7 @@ Status CpuBackend::Run(backend::Executable& exe_base, std::span<const engine::To
   exe->nseq = batch.size();
   exe->nchunks = chunk;
   exe->rows = row;
-  exe->PlanTiles(tile_plan_);
+  exe->PlanTiles(tile_plan_, threads_->concurrency());
   exe->failed.store(false);
   exe->error = Status();
 
@@ -431,7 +432,9 @@ Status CpuBackend::RunLayer(Exe& exe, int layer, PairTeam* team) {
   const bool serial = exe.rows <= kSerialRows && !split;
   const float eps = w_.config.layer_norm_eps;
   // f(begin, end) over [0, n): the team's items of `grain` indices, or ForRange.
-  auto par = [&](size_t n, size_t grain, const auto& f) { ForItems(team, serial, n, grain, f); };
+  auto par = [&](size_t n, size_t grain, const auto& f, Share share = Share::kRanges) {
+    ForItems(team, serial, n, grain, f, share);
+  };
 
   // Layer-level zero rows (section 8b.3) are re-materialised as x = 0 before every layer.
   if (recurrent && layer > 0) {

@@ -173,6 +173,7 @@ Result<std::unique_ptr<backend::Executable>> CpuBertBackend::Compile(const backe
   auto exe = std::make_unique<Exe>(this, bucket);
   size_t rows = static_cast<size_t>(bucket.token_budget);
   rows = (rows + kTileRows - 1) / kTileRows * kTileRows;
+  exe->ReserveTiles(rows, threads_->concurrency());
   exe->x = Buffer(rows * kDm);
   exe->qkv = Buffer(rows * kQkv);
   exe->ctx = Buffer(rows * kDm);
@@ -248,7 +249,7 @@ Status CpuBertBackend::Run(backend::Executable& exe_base, std::span<const engine
   exe->batch = batch.data();
   exe->nseq = batch.size();
   exe->rows = row;
-  exe->PlanTiles(tile_plan_);
+  exe->PlanTiles(tile_plan_, threads_->concurrency());
   exe->failed.store(false);
   exe->error = Status();
 
@@ -282,7 +283,9 @@ void CpuBertBackend::RunLayer(Exe& exe, size_t layer, PairTeam* team) {
   const bool serial = exe.rows <= kSerialRows && !split;
   const float eps = w_.config.layer_norm_eps;
   // f(begin, end) over [0, n): the team's items of `grain` indices, or ForRange.
-  auto par = [&](size_t n, size_t grain, const auto& f) { ForItems(team, serial, n, grain, f); };
+  auto par = [&](size_t n, size_t grain, const auto& f, Share share = Share::kRanges) {
+    ForItems(team, serial, n, grain, f, share);
+  };
   auto gemm = [&](GemmSlot& gs, const GemmPrimitive& prim, const float* src, const dnnl::memory& wts,
                   const dnnl::memory& bias, float* dst) {
     Status st = gs.Execute(prim, src, wts, &bias, dst);

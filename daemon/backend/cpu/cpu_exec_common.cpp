@@ -67,6 +67,33 @@ TilePlan::TilePlan(TileKinds usable) : usable_(usable | 1u) {
       start += TileRowsOf(kinds[i]);
     }
   }
+  // Exact covers: ebest[r] the least cost of tail tiles summing to r, -1 where none does.
+  int ebest[kTileRows];
+  int efirst[kTileRows] = {0};
+  ebest[0] = 0;
+  exact_count_[0] = 0;
+  for (int r = 1; r < kTileRows; ++r) {
+    ebest[r] = -1;
+    for (int kind = 1; kind < kTileKinds; ++kind) {
+      const int h = TileRowsOf(kind);
+      if (!HasKind(usable_, kind) || h > r || ebest[r - h] < 0) continue;
+      const int cost = h + kTileCostRows + ebest[r - h];
+      if (ebest[r] < 0 || cost < ebest[r]) {
+        ebest[r] = cost;
+        efirst[r] = kind;
+      }
+    }
+    if (ebest[r] < 0) {
+      exact_count_[r] = -1;
+      continue;
+    }
+    int kinds[kMaxTail];
+    int n = 0;
+    for (int left = r; left > 0; left -= TileRowsOf(efirst[left])) kinds[n++] = efirst[left];
+    std::sort(kinds, kinds + n, [](int a, int b) { return TileRowsOf(a) > TileRowsOf(b); });
+    exact_count_[r] = static_cast<int8_t>(n);
+    for (int i = 0; i < n; ++i) exact_kind_[r][i] = static_cast<uint8_t>(kinds[i]);
+  }
 }
 
 std::string TilePlan::Describe(size_t r) const {
@@ -89,22 +116,77 @@ void LogTileKinds(const char* backend, const TilePlan& plan, bool column_split) 
                 plan.Describe(21), column_split ? "on" : "off");
 }
 
-void TiledRun::PlanTiles(const TilePlan& tiles) {
-  plan = &tiles;
-  full_tiles = rows / kTileRows;
-  const size_t r = rows % kTileRows;
-  ntiles = full_tiles + (r == 0 ? 0 : static_cast<size_t>(tiles.TailTiles(r)));
+void TiledRun::ReserveTiles(size_t max_rows, int threads) {
+  // Full tiles, plus per part at most one tail of kTileRows / 4 tiles.
+  tiles.reserve(max_rows / kTileRows + static_cast<size_t>(std::max(threads, 1) + 1) * (kTileRows / 4));
 }
 
-size_t TiledRun::TileStart(size_t t, int* kind) const {
-  if (t < full_tiles) {
-    *kind = 0;
-    return t * kTileRows;
+void TiledRun::AddRange(const TilePlan& plan, size_t start, size_t n, bool exact) {
+  for (size_t r0 = start; r0 + kTileRows <= start + n; r0 += kTileRows) tiles.push_back({static_cast<uint32_t>(r0), 0});
+  const size_t r = n % kTileRows;
+  const size_t base = start + n - r;
+  if (r == 0) return;
+  if (exact) {
+    size_t at = base;
+    for (int i = 0; i < plan.ExactTiles(r); ++i) {
+      const int kind = plan.ExactKind(r, i);
+      tiles.push_back({static_cast<uint32_t>(at), kind});
+      at += static_cast<size_t>(TileRowsOf(kind));
+    }
+    return;
   }
-  const size_t r = rows % kTileRows;
-  const int i = static_cast<int>(t - full_tiles);
-  *kind = plan->TailKind(r, i);
-  return full_tiles * kTileRows + static_cast<size_t>(plan->TailStart(r, i));
+  for (int i = 0; i < plan.TailTiles(r); ++i) {
+    tiles.push_back({static_cast<uint32_t>(base + static_cast<size_t>(plan.TailStart(r, i))), plan.TailKind(r, i)});
+  }
+}
+
+void TiledRun::PlanTiles(const TilePlan& plan, int threads) {
+  tiles.clear();
+  const size_t parts =
+      rows <= kSerialRows ? 1 : std::min(static_cast<size_t>(std::max(threads, 1)), rows / kMinPartRows);
+  bool balanced = parts > 1;
+  size_t start = 0;
+  for (size_t k = 0; balanced && k + 1 < parts; ++k) {
+    // The part's end: near its share (within 16 rows), at a multiple of 4 whose remainder has an
+    // exact cover, the cheapest by rows off the share plus the cover's per-tile costs.
+    const size_t want = rows * (k + 1) / parts;
+    size_t end = 0;
+    int best = 0;
+    for (size_t e = want > 16 ? (want - 16) / 4 * 4 : 4; e <= want + 16 && e < rows; e += 4) {
+      if (e <= start) continue;
+      const size_t r = (e - start) % kTileRows;
+      const int tiles_in_cover = plan.ExactTiles(r);
+      if (tiles_in_cover < 0) continue;
+      const int score = static_cast<int>(e > want ? e - want : want - e) + tiles_in_cover * TilePlan::kTileCostRows;
+      if (end == 0 || score < best) {
+        end = e;
+        best = score;
+      }
+    }
+    if (end == 0) {
+      balanced = false;
+      break;
+    }
+    AddRange(plan, start, end - start, true);
+    start = end;
+  }
+  if (balanced) {
+    AddRange(plan, start, rows - start, false);
+    const size_t cap = (rows + kTileRows - 1) / kTileRows * kTileRows;
+    const Tile& last = tiles.back();
+    if (last.start + static_cast<size_t>(TileRowsOf(last.kind)) > cap) balanced = false;
+  }
+  if (!balanced) {
+    tiles.clear();
+    AddRange(plan, 0, rows, false);
+  }
+  // Largest first (ties by row): claimed in this order, the last tiles to start are the smallest.
+  // (std::sort: stable_sort takes a temporary buffer from the heap, and a run allocates nothing.)
+  std::sort(tiles.begin(), tiles.end(), [](const Tile& a, const Tile& b) {
+    const int ha = TileRowsOf(a.kind), hb = TileRowsOf(b.kind);
+    return ha != hb ? ha > hb : a.start < b.start;
+  });
+  ntiles = tiles.size();
 }
 
 Status CheckBucket(const backend::Bucket& bucket) {

@@ -8,6 +8,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,17 +48,40 @@ class Buffer {
   size_t n_ = 0;
 };
 
-// Runs f(begin, end) over [0, n): inline for small batches (no worker wake-ups), otherwise on
-// the arena. The split never changes what is computed for an index.
+// How ForRange shares its chunks out. kRanges: oneTBB's range splitting (each thread takes long
+// runs of neighbouring chunks: the cheapest for many small items). kInOrder: every thread claims
+// the next chunk in index order until none is left (list scheduling: the last chunks to start are
+// the last in the list, so work listed largest first, as row tiles are, ends on all threads
+// together; one atomic per chunk, for items of tens of microseconds and up). Either way a worker
+// that wakes late finds the work done, and the split never changes what is computed for an index.
+enum class Share { kRanges, kInOrder };
+
+// Runs f(begin, end) over [0, n) in chunks of `grain` indices: inline for small batches (no
+// worker wake-ups), otherwise on the arena, shared out as `share` says.
 template <typename F>
-void ForRange(bool serial, size_t n, size_t grain, const F& f) {
+void ForRange(bool serial, size_t n, size_t grain, const F& f, Share share = Share::kRanges) {
   if (n == 0) return;
   if (serial || n <= grain) {
     f(size_t{0}, n);
     return;
   }
-  tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
-                    [&](const tbb::blocked_range<size_t>& r) { f(r.begin(), r.end()); });
+  if (share == Share::kRanges) {
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, n, grain),
+                      [&](const tbb::blocked_range<size_t>& r) { f(r.begin(), r.end()); });
+    return;
+  }
+  const size_t chunks = (n + grain - 1) / grain;
+  const size_t workers = std::min(chunks, static_cast<size_t>(std::max(1, tbb::this_task_arena::max_concurrency())));
+  std::atomic<size_t> next{0};
+  tbb::parallel_for(
+      tbb::blocked_range<size_t>(0, workers, 1),
+      [&](const tbb::blocked_range<size_t>&) {
+        for (size_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks;
+             c = next.fetch_add(1, std::memory_order_relaxed)) {
+          f(c * grain, std::min(n, (c + 1) * grain));
+        }
+      },
+      tbb::simple_partitioner());
 }
 
 // Batches with at most this many packed rows are not shared out by row tiles: they run on the
@@ -88,6 +113,11 @@ class TilePlan {
   int TailStart(size_t r, int i) const { return start_[r][i]; }
   // The tail tiles' heights for r rows, as text ("24", "16+4"): for logs and tests.
   std::string Describe(size_t r) const;
+  // Exact covers (no padded row), for a row range that another range follows: the cheapest
+  // usable tail tiles whose heights sum to r, largest first. ExactTiles(r) is 0 for r = 0 and -1
+  // where the usable kinds have none (r not a multiple of 4, or, say, only full tiles usable).
+  int ExactTiles(size_t r) const { return exact_count_[r]; }
+  int ExactKind(size_t r, int i) const { return exact_kind_[r][i]; }
 
  private:
   // A plan has at most kTileRows / 4 tiles (4-row kinds cannot beat one full tile beyond that).
@@ -96,6 +126,8 @@ class TilePlan {
   uint8_t count_[kTileRows] = {};
   uint8_t kind_[kTileRows][kMaxTail] = {};
   uint8_t start_[kTileRows][kMaxTail] = {};
+  int8_t exact_count_[kTileRows] = {};
+  uint8_t exact_kind_[kTileRows][kMaxTail] = {};
 };
 
 // Logs (debug) which tile heights `backend` uses and whether it splits columns.
@@ -103,25 +135,51 @@ void LogTileKinds(const char* backend, const TilePlan& plan, bool column_split);
 
 // Per-run state of an executable: the first error raised by any task, and the tile plan over
 // the batch's packed rows.
+//
+// Balanced parts: with T threads, a batch tiled as full tiles plus a tail leaves threads idle at
+// the end of every GEMM phase (7 full tiles on 2 threads: one thread runs 4, the other 3 and
+// waits; a 6-tile batch with a 60-row tail: 252 rows against 192). So a batch of more than
+// kSerialRows rows is cut into T parts of about rows / T rows each (at least kMinPartRows), every
+// part but the last covered exactly (full tiles, then an exact tail cover: no padded row may
+// reach into the next part) and the last as before (full tiles, then the tail plan). The tiles
+// are listed largest first and claimed in that order (ForEachTile, Share::kInOrder), so the
+// threads run matching tiles side by side and end together. A row's bits do not depend on its
+// tile (every usable kind gives the full tiles' bits), so the parts change no result.
 struct TiledRun {
+  static constexpr size_t kMinPartRows = 32;
+  struct Tile {
+    uint32_t start;
+    int kind;
+  };
   size_t rows = 0;
-  // Tiles: full kTileRows tiles, then the tail tiles of `plan` over the remainder.
-  size_t full_tiles = 0, ntiles = 0;
-  const TilePlan* plan = nullptr;
+  size_t ntiles = 0;
+  std::vector<Tile> tiles;  // ntiles entries; capacity kept across runs
   std::atomic<bool> failed{false};
   std::mutex error_mu;
   Status error;
 
   // Records st unless an earlier error was recorded; tasks stop at the next check of `failed`.
   void Fail(Status st);
-  // `tiles` must outlive the run.
-  void PlanTiles(const TilePlan& tiles);
+  // Reserves the tile list for batches of up to max_rows rows on `threads` threads (Compile: a
+  // run allocates nothing).
+  void ReserveTiles(size_t max_rows, int threads);
+  // Plans the tiles of `rows` rows for `threads` threads (balanced parts, above). The tiles stay
+  // within rows rounded up to whole kTileRows blocks (what the buffers hold).
+  void PlanTiles(const TilePlan& plan, int threads = 1);
   // First row and kind (cpu_layout.h) of tile t.
-  size_t TileStart(size_t t, int* kind) const;
+  size_t TileStart(size_t t, int* kind) const {
+    *kind = tiles[t].kind;
+    return tiles[t].start;
+  }
   // One past the last row of the tile of `kind` starting at r0.
   size_t TileEnd(size_t r0, int kind) const {
     return std::min(rows, r0 + static_cast<size_t>(TileRowsOf(kind)));
   }
+
+ private:
+  // Appends the tiles of [start, start + n): full tiles, then the tail plan (exact: its exact
+  // cover, which must exist).
+  void AddRange(const TilePlan& plan, size_t start, size_t n, bool exact);
 };
 
 // INVALID_ARG unless 1 <= max_sequences <= token_budget <= 2^20 (the buckets a CPU backend
@@ -338,19 +396,20 @@ void RunInArena(CpuThreads& threads, bool pair, const Body& body) {
 // f(begin, end) over [0, n) in chunks of `grain` indices: shared out as the team's items when a
 // pair team runs the batch, otherwise ForRange (inline when `serial`).
 template <typename F>
-void ForItems(PairTeam* team, bool serial, size_t n, size_t grain, const F& f) {
+void ForItems(PairTeam* team, bool serial, size_t n, size_t grain, const F& f, Share share = Share::kRanges) {
   if (team != nullptr) {
     team->ForEach(static_cast<int>((n + grain - 1) / grain), [&](int item) {
       const size_t b = static_cast<size_t>(item) * grain;
       f(b, std::min(n, b + grain));
     });
   } else {
-    ForRange(serial, n, grain, f);
+    ForRange(serial, n, grain, f, share);
   }
 }
 
 // f(slot, kind, r0, r1) for every row tile [r0, r1) of `run` (kind as TileStart), the tiles shared
-// out by par(n, grain, body) (the backends' ForItems wrapper), each with its thread's slot.
+// out in list order (largest first) by par(n, grain, body, Share::kInOrder) (the backends'
+// ForItems wrapper), each with its thread's slot.
 template <typename Par, typename Slots, typename F>
 void ForEachTile(const Par& par, const TiledRun& run, Slots& slots, const F& f) {
   par(run.ntiles, 1, [&](size_t begin, size_t end) {
@@ -360,7 +419,7 @@ void ForEachTile(const Par& par, const TiledRun& run, Slots& slots, const F& f) 
       const size_t r0 = run.TileStart(tile, &kind);
       f(slot, kind, r0, run.TileEnd(r0, kind));
     }
-  });
+  }, Share::kInOrder);
 }
 
 // One GEMM of a layer as column halves over every row tile of `run`, half h on team item h:
