@@ -98,11 +98,11 @@ stage_asan() {
   asan_env
   # Left to the release stage: the two compute-bound many-process cases (64 clients checking every
   # request against the engine, 200 killed clients). Under ASan the instrumented CPU kernels make
-  # the first take over 8 minutes on 2 cores (libFuzzer's coverage counters, which this build
-  # puts in the daemon core for the fuzz stage, add to that: both compute threads bump the same counters,
-  # so here 2 threads run the F128 delta scan slower than 1; see BENCHMARKS.md, 2026-12-06); the
-  # hostile, control, text, streamed, budget and soak cases run many processes against an ASan
-  # lamd here.
+  # the first take over 8 minutes on 2 cores (libFuzzer's coverage counters, which this build puts
+  # in the daemon core for the fuzz stage, add to that: both compute threads bump the same
+  # counters, so here 2 threads run the F128 delta scan slower than 1; see BENCHMARKS.md,
+  # 2026-12-06); the hostile, control, text, streamed, budget and soak cases run many processes
+  # against an ASan lamd here.
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1800 -L 'unit|integration|golden' \
     -E 'SixtyFourProcesses|TwoHundredKilledClients'
   ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 600 -L fuzz

@@ -26,9 +26,9 @@
 #include "engine/engine.h"
 #include "engine/synthetic_model.h"
 #include "random_bert.h"
+#include "unit/support/cosine.h"
 #include "unit/support/inproc_server.h"
 #include "unit/support/raw_control.h"
-#include "unit/support/cosine.h"
 
 namespace lam::cpu {
 namespace {
